@@ -1,0 +1,5 @@
+"""`python -m boda`."""
+
+from boda.cli import main
+
+raise SystemExit(main())

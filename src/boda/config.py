@@ -1,0 +1,441 @@
+"""Settings from `boda.toml`: registry, ledger, promotion strategy, environments, retention.
+
+Found by `--config`, else `$BODA_CONFIG`, else `boda.toml` in the working directory or a parent.
+Every error names the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from boda.errors import ConfigError
+from boda.types import validate_repository, validate_tag
+
+CONFIG_NAME = "boda.toml"
+DEFAULT_REGISTRY = "oci-layout:.boda/registry"
+DEFAULT_LEDGER = "sqlite:///.boda/ledger.db"
+STRATEGIES = ("tags", "repos")
+AGE_FROM = ("push", "promotion")
+_ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
+_EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A stage: its upstream (`after`) and the evidence kinds it requires from there."""
+
+    name: str
+    after: str | None = None
+    requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What expiry keeps regardless of the policy, and where the policy is."""
+
+    rollback_depth: int = 3
+    min_age: timedelta = timedelta(days=1)
+    age_from: str = "push"
+    policy: Path | None = None
+
+
+@dataclass(frozen=True)
+class EcrSettings:
+    """Settings for repositories boda creates on ECR (strategy `repos`)."""
+
+    tag_mutability: str = "MUTABLE"
+    scan_on_push: bool = False
+    lifecycle_policy: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; `base_dir` anchors relative paths (the config file's folder)."""
+
+    registry: str = DEFAULT_REGISTRY
+    ledger: str = DEFAULT_LEDGER
+    strategy: str = "tags"
+    commit_tag: str = "{commit:.8}"
+    repo_template: str = "{app}-{env}"
+    copy_referrers: bool = True
+    environments: tuple[Environment, ...] = ()
+    retention: Retention = field(default_factory=Retention)
+    ecr: EcrSettings = field(default_factory=EcrSettings)
+    base_dir: Path = field(default_factory=Path.cwd)
+    path: Path | None = None
+
+    def environment(self, name: str) -> Environment:
+        """The environment called `name` (NotFound when unknown)."""
+        from boda.errors import NotFound
+
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments) or "none"
+        raise NotFound(f"unknown environment {name!r} (configured: {known})")
+
+    def commit_tag_for(self, commit: str) -> str:
+        """The immutable tag written at build time for `commit`."""
+        return self.commit_tag.format(commit=commit)
+
+    def repository_for(self, app: str, env: str | None) -> str:
+        """The repository holding `app`'s images in `env` (the app's own repository for `tags`)."""
+        if env is None or self.strategy == "tags":
+            return app
+        return self.repo_template.format(app=app, env=env)
+
+
+def find_config(explicit: str | Path | None = None, *, start: Path | None = None) -> Path | None:
+    """The config file to use: explicit, $BODA_CONFIG, or boda.toml here or in a parent."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("BODA_CONFIG")
+    if env:
+        return Path(env)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | Path | None = None, *, required: bool = True) -> Config:
+    """Load and validate the configuration (ConfigError, exit 2, on any problem)."""
+    found = find_config(path)
+    if found is None:
+        if required:
+            raise ConfigError(
+                f"no {CONFIG_NAME} found in {Path.cwd()} or its parents",
+                hint="run `boda init` to write one, or pass --config / set BODA_CONFIG",
+            )
+        return Config()
+    try:
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{found}: cannot read the config file: {exc.strerror}") from None
+    return parse_config(text, found)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate the TOML text of a config file located at `path`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return _Parser(text, path).config(data)
+
+
+class _Parser:
+    """Turns TOML data into a Config; knows where each key sits for error messages."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(self, message: str, keypath: Sequence[str | int]) -> ConfigError:
+        line = self._line_of(keypath)
+        dotted = _dotted(keypath)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {dotted}: {message}")
+
+    def _line_of(self, keypath: Sequence[str | int]) -> int | None:
+        """Best-effort line of a key: finds its table header, then the key inside that table."""
+        table: list[str | int] = [k for k in keypath[:-1]]
+        key = keypath[-1] if keypath else None
+        start, end = 0, len(self.lines)
+        if table:
+            header = ".".join(str(k) for k in table if isinstance(k, str))
+            index = next((k for k in table if isinstance(k, int)), None)
+            start = self._header_line(header, index)
+            if start is None:
+                return None
+            end = next(
+                (i for i in range(start + 1, len(self.lines)) if self.lines[i].lstrip().startswith("[")),
+                len(self.lines),
+            )
+        else:
+            end = next((i for i, ln in enumerate(self.lines) if ln.lstrip().startswith("[")), len(self.lines))
+        if isinstance(key, str):
+            pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+            for i in range(start, end):
+                if pattern.match(self.lines[i]):
+                    return i + 1
+            if table:
+                return start + 1
+        if isinstance(key, int) and table == []:
+            return None
+        return start + 1 if table else None
+
+    def _header_line(self, header: str, index: int | None) -> int | None:
+        count = -1
+        for i, line in enumerate(self.lines):
+            stripped = line.strip()
+            if index is None and stripped == f"[{header}]":
+                return i
+            if index is not None and stripped == f"[[{header}]]":
+                count += 1
+                if count == index:
+                    return i
+        return None
+
+    def config(self, data: Mapping[str, Any]) -> Config:
+        known = {"registry", "ledger", "promotion", "environments", "retention", "ecr"}
+        self._unknown(data, known, [])
+        registry = self._str(data, "registry", [], DEFAULT_REGISTRY)
+        ledger = self._str(data, "ledger", [], DEFAULT_LEDGER)
+        self._check_registry_url(registry)
+        self._check_ledger_url(ledger)
+        promotion = self._table(data, "promotion")
+        self._unknown(promotion, {"strategy", "commit_tag", "repo_template", "copy_referrers"}, ["promotion"])
+        strategy = self._choice(promotion, "strategy", ["promotion"], "tags", STRATEGIES)
+        commit_tag = self._str(promotion, "commit_tag", ["promotion"], "{commit:.8}")
+        repo_template = self._str(promotion, "repo_template", ["promotion"], "{app}-{env}")
+        copy_referrers = self._bool(promotion, "copy_referrers", ["promotion"], True)
+        self._check_templates(commit_tag, repo_template)
+        environments = self._environments(data.get("environments", []))
+        retention = self._retention(self._table(data, "retention"))
+        ecr = self._ecr(self._table(data, "ecr"))
+        return Config(
+            registry=registry,
+            ledger=ledger,
+            strategy=strategy,
+            commit_tag=commit_tag,
+            repo_template=repo_template,
+            copy_referrers=copy_referrers,
+            environments=environments,
+            retention=retention,
+            ecr=ecr,
+            base_dir=self.path.resolve().parent,
+            path=self.path,
+        )
+
+    def _table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail("must be a table", [key])
+        return value
+
+    def _unknown(self, data: Mapping[str, Any], known: set[str], at: list[str | int]) -> None:
+        for key in data:
+            if key not in known:
+                raise self.fail(f"unknown key (known: {', '.join(sorted(known))})", [*at, key])
+
+    def _str(self, data: Mapping[str, Any], key: str, at: list[str | int], default: str) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail("must be a non-empty string", [*at, key])
+        return value
+
+    def _bool(self, data: Mapping[str, Any], key: str, at: list[str | int], default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail("must be true or false", [*at, key])
+        return value
+
+    def _choice(
+        self, data: Mapping[str, Any], key: str, at: list[str | int], default: str, choices: Sequence[str]
+    ) -> str:
+        value = self._str(data, key, at, default)
+        if value not in choices:
+            raise self.fail(f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}", [*at, key])
+        return value
+
+    def _check_registry_url(self, url: str) -> None:
+        from boda.errors import UsageError
+        from boda.registry import ECR_HOST
+
+        if url.startswith("oci-layout:"):
+            if not url[len("oci-layout:") :]:
+                raise self.fail("oci-layout: needs a folder, e.g. oci-layout:.boda/registry", ["registry"])
+            return
+        if url.startswith("ecr://"):
+            if not ECR_HOST.match(url[len("ecr://") :].rstrip("/")):
+                raise self.fail("expected ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com", ["registry"])
+            return
+        match = re.match(r"^(https?)://([^/\s]+)/?$", url)
+        if not match:
+            raise self.fail(
+                f"{url!r} is not a registry URL (oci-layout:PATH, http(s)://HOST[:PORT] or ecr://HOST)",
+                ["registry"],
+            )
+        try:
+            from boda.registry import is_loopback
+
+            if match.group(1) == "http" and not is_loopback(match.group(2)):
+                if match.group(2) not in os.environ.get("BODA_INSECURE_REGISTRIES", "").split(","):
+                    raise UsageError("plain http")
+        except UsageError:
+            raise self.fail(
+                "plain http is only allowed for loopback hosts (or hosts in BODA_INSECURE_REGISTRIES)",
+                ["registry"],
+            ) from None
+
+    def _check_ledger_url(self, url: str) -> None:
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            return
+        if re.match(r"^postgres(?:ql)?://[^/\s]*/[^/\s]+$", url.split("?")[0]):
+            return
+        shown = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        raise self.fail(
+            f"{shown!r} is not a ledger URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB)", ["ledger"]
+        )
+
+    def _check_templates(self, commit_tag: str, repo_template: str) -> None:
+        try:
+            tag = commit_tag.format(commit=SAMPLE_SHA)
+            validate_tag(tag)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise self.fail(f"does not make a valid tag from a commit SHA: {exc}", ["promotion", "commit_tag"]) from None
+        if tag == SAMPLE_SHA[:0]:
+            raise self.fail("makes an empty tag", ["promotion", "commit_tag"])
+        try:
+            validate_repository(repo_template.format(app="foo/bar", env="prd"))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise self.fail(
+                f"does not make a valid repository from {{app}} and {{env}}: {exc}", ["promotion", "repo_template"]
+            ) from None
+        if "{env}" not in repo_template:
+            raise self.fail("must contain {env}", ["promotion", "repo_template"])
+
+    def _environments(self, raw: Any) -> tuple[Environment, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("must be an array of tables ([[environments]])", ["environments"])
+        envs: list[Environment] = []
+        for i, item in enumerate(raw):
+            at: list[str | int] = ["environments", i]
+            if not isinstance(item, dict):
+                raise self.fail("must be a table", at)
+            self._unknown(item, {"name", "after", "requires"}, at)
+            if "name" not in item:
+                raise self.fail("is required", [*at, "name"])
+            name = self._str(item, "name", at, "")
+            if not _ENV_NAME.match(name):
+                raise self.fail(f"{name!r}: use lower-case letters, digits, '-' and '_'", [*at, "name"])
+            if any(e.name == name for e in envs):
+                raise self.fail(f"environment {name!r} is defined twice", [*at, "name"])
+            after = item.get("after")
+            if after is not None and (not isinstance(after, str) or not after):
+                raise self.fail("must be the name of another environment", [*at, "after"])
+            requires = item.get("requires", [])
+            if not isinstance(requires, list) or not all(isinstance(r, str) and _EVIDENCE_KIND.match(r) for r in requires):
+                raise self.fail("must be a list of evidence kinds such as [\"tests\", \"signoff\"]", [*at, "requires"])
+            if requires and after is None:
+                raise self.fail("needs `after`: evidence is required from an upstream environment", [*at, "requires"])
+            envs.append(Environment(name, after, tuple(requires)))
+        names = {e.name for e in envs}
+        for i, env in enumerate(envs):
+            if env.after is not None and env.after not in names:
+                raise self.fail(f"upstream {env.after!r} is not a configured environment", ["environments", i, "after"])
+        for i, env in enumerate(envs):
+            seen = {env.name}
+            cursor = env.after
+            while cursor is not None:
+                if cursor in seen:
+                    raise self.fail(f"environments form a cycle through {env.name!r}", ["environments", i, "after"])
+                seen.add(cursor)
+                cursor = next(e.after for e in envs if e.name == cursor)
+        return tuple(envs)
+
+    def _retention(self, data: Mapping[str, Any]) -> Retention:
+        at: list[str | int] = ["retention"]
+        self._unknown(data, {"rollback_depth", "min_age", "age_from", "policy"}, at)
+        depth = data.get("rollback_depth", 3)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            raise self.fail("must be a whole number >= 0", [*at, "rollback_depth"])
+        min_age_text = data.get("min_age", "1d")
+        if not isinstance(min_age_text, str):
+            raise self.fail("must be a duration such as \"12h\", \"1d\" or \"2w\"", [*at, "min_age"])
+        try:
+            min_age = parse_duration(min_age_text)
+        except ValueError as exc:
+            raise self.fail(str(exc), [*at, "min_age"]) from None
+        age_from = self._choice(data, "age_from", at, "push", AGE_FROM)
+        policy = data.get("policy")
+        if policy is not None and (not isinstance(policy, str) or not policy):
+            raise self.fail("must be the path of an ECR lifecycle policy JSON file", [*at, "policy"])
+        base = self.path.resolve().parent
+        return Retention(depth, min_age, age_from, (base / policy) if policy else None)
+
+    def _ecr(self, data: Mapping[str, Any]) -> EcrSettings:
+        at: list[str | int] = ["ecr"]
+        self._unknown(data, {"tag_mutability", "scan_on_push", "lifecycle_policy"}, at)
+        mutability = self._choice(
+            data,
+            "tag_mutability",
+            at,
+            "MUTABLE",
+            ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"),
+        )
+        scan = self._bool(data, "scan_on_push", at, False)
+        policy = data.get("lifecycle_policy")
+        if policy is not None and (not isinstance(policy, str) or not policy):
+            raise self.fail("must be the path of an ECR lifecycle policy JSON file", [*at, "lifecycle_policy"])
+        base = self.path.resolve().parent
+        return EcrSettings(mutability, scan, (base / policy) if policy else None)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `15m`, `12h`, `1d`, `2w` → timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as \"12h\", \"1d\" or \"2w\"")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _dotted(keypath: Sequence[str | int]) -> str:
+    out = ""
+    for key in keypath:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
+    return out
+
+
+SAMPLE_CONFIG = """\
+# boda.toml: how boda finds your registry and ledger, and how images move between environments.
+
+# Where images live: "oci-layout:PATH" (a folder on disk, the embedded default),
+# "https://registry.example.com", "http://127.0.0.1:5000" (plain HTTP for loopback only),
+# or "ecr://123456789012.dkr.ecr.eu-west-1.amazonaws.com".
+registry = "oci-layout:.boda/registry"
+
+# Where the history lives: SQLite for one machine, PostgreSQL when many CI runners share it.
+ledger = "sqlite:///.boda/ledger.db"          # or "postgresql://boda@db.example.com:5432/boda"
+
+[promotion]
+# "tags": one repository per app, promotion moves the environment tag (seed proposal 1).
+# "repos": one repository per app and environment, promotion copies by digest (proposal 2).
+strategy = "tags"
+commit_tag = "{commit:.8}"                   # the immutable tag written at build time
+repo_template = "{app}-{env}"                # strategy "repos" only
+
+# Environments in promotion order; `after` is the upstream, `requires` the evidence that must
+# have passed there before a digest may enter. Environments may form a tree.
+[[environments]]
+name = "dev"
+
+[[environments]]
+name = "stg"
+after = "dev"
+requires = ["tests"]
+
+[[environments]]
+name = "prd"
+after = "stg"
+requires = ["tests", "signoff"]
+
+[retention]
+rollback_depth = 3                           # previous digests per environment kept for rollback
+min_age = "1d"                               # never expire anything younger
+age_from = "push"                            # or "promotion": age counts from the last promotion
+# policy = "lifecycle.json"                  # an ECR lifecycle policy for everything unprotected
+"""
