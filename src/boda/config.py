@@ -157,9 +157,10 @@ class _Parser:
         if table:
             header = ".".join(str(k) for k in table if isinstance(k, str))
             index = next((k for k in table if isinstance(k, int)), None)
-            start = self._header_line(header, index)
-            if start is None:
+            found = self._header_line(header, index)
+            if found is None:
                 return None
+            start = found
             end = next(
                 (i for i in range(start + 1, len(self.lines)) if self.lines[i].lstrip().startswith("[")),
                 len(self.lines),
@@ -248,11 +249,12 @@ class _Parser:
     ) -> str:
         value = self._str(data, key, at, default)
         if value not in choices:
-            raise self.fail(f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}", [*at, key])
+            raise self.fail(
+                f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}", [*at, key]
+            )
         return value
 
     def _check_registry_url(self, url: str) -> None:
-        from boda.errors import UsageError
         from boda.registry import ECR_HOST
 
         if url.startswith("oci-layout:"):
@@ -269,17 +271,14 @@ class _Parser:
                 f"{url!r} is not a registry URL (oci-layout:PATH, http(s)://HOST[:PORT] or ecr://HOST)",
                 ["registry"],
             )
-        try:
-            from boda.registry import is_loopback
+        from boda.registry import insecure_hosts, is_loopback
 
-            if match.group(1) == "http" and not is_loopback(match.group(2)):
-                if match.group(2) not in os.environ.get("BODA_INSECURE_REGISTRIES", "").split(","):
-                    raise UsageError("plain http")
-        except UsageError:
+        host = match.group(2)
+        if match.group(1) == "http" and not is_loopback(host) and host not in insecure_hosts():
             raise self.fail(
                 "plain http is only allowed for loopback hosts (or hosts in BODA_INSECURE_REGISTRIES)",
                 ["registry"],
-            ) from None
+            )
 
     def _check_ledger_url(self, url: str) -> None:
         if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
@@ -296,14 +295,17 @@ class _Parser:
             tag = commit_tag.format(commit=SAMPLE_SHA)
             validate_tag(tag)
         except (KeyError, IndexError, ValueError) as exc:
-            raise self.fail(f"does not make a valid tag from a commit SHA: {exc}", ["promotion", "commit_tag"]) from None
+            raise self.fail(
+                f"does not make a valid tag from a commit SHA: {exc}", ["promotion", "commit_tag"]
+            ) from None
         if tag == SAMPLE_SHA[:0]:
             raise self.fail("makes an empty tag", ["promotion", "commit_tag"])
         try:
             validate_repository(repo_template.format(app="foo/bar", env="prd"))
         except (KeyError, IndexError, ValueError) as exc:
             raise self.fail(
-                f"does not make a valid repository from {{app}} and {{env}}: {exc}", ["promotion", "repo_template"]
+                f"does not make a valid repository from {{app}} and {{env}}: {exc}",
+                ["promotion", "repo_template"],
             ) from None
         if "{env}" not in repo_template:
             raise self.fail("must contain {env}", ["promotion", "repo_template"])
@@ -328,21 +330,31 @@ class _Parser:
             if after is not None and (not isinstance(after, str) or not after):
                 raise self.fail("must be the name of another environment", [*at, "after"])
             requires = item.get("requires", [])
-            if not isinstance(requires, list) or not all(isinstance(r, str) and _EVIDENCE_KIND.match(r) for r in requires):
-                raise self.fail("must be a list of evidence kinds such as [\"tests\", \"signoff\"]", [*at, "requires"])
+            if not isinstance(requires, list) or not all(
+                isinstance(r, str) and _EVIDENCE_KIND.match(r) for r in requires
+            ):
+                raise self.fail(
+                    'must be a list of evidence kinds such as ["tests", "signoff"]', [*at, "requires"]
+                )
             if requires and after is None:
-                raise self.fail("needs `after`: evidence is required from an upstream environment", [*at, "requires"])
+                raise self.fail(
+                    "needs `after`: evidence is required from an upstream environment", [*at, "requires"]
+                )
             envs.append(Environment(name, after, tuple(requires)))
         names = {e.name for e in envs}
         for i, env in enumerate(envs):
             if env.after is not None and env.after not in names:
-                raise self.fail(f"upstream {env.after!r} is not a configured environment", ["environments", i, "after"])
+                raise self.fail(
+                    f"upstream {env.after!r} is not a configured environment", ["environments", i, "after"]
+                )
         for i, env in enumerate(envs):
             seen = {env.name}
             cursor = env.after
             while cursor is not None:
                 if cursor in seen:
-                    raise self.fail(f"environments form a cycle through {env.name!r}", ["environments", i, "after"])
+                    raise self.fail(
+                        f"environments form a cycle through {env.name!r}", ["environments", i, "after"]
+                    )
                 seen.add(cursor)
                 cursor = next(e.after for e in envs if e.name == cursor)
         return tuple(envs)
@@ -355,7 +367,7 @@ class _Parser:
             raise self.fail("must be a whole number >= 0", [*at, "rollback_depth"])
         min_age_text = data.get("min_age", "1d")
         if not isinstance(min_age_text, str):
-            raise self.fail("must be a duration such as \"12h\", \"1d\" or \"2w\"", [*at, "min_age"])
+            raise self.fail('must be a duration such as "12h", "1d" or "2w"', [*at, "min_age"])
         try:
             min_age = parse_duration(min_age_text)
         except ValueError as exc:
@@ -380,7 +392,9 @@ class _Parser:
         scan = self._bool(data, "scan_on_push", at, False)
         policy = data.get("lifecycle_policy")
         if policy is not None and (not isinstance(policy, str) or not policy):
-            raise self.fail("must be the path of an ECR lifecycle policy JSON file", [*at, "lifecycle_policy"])
+            raise self.fail(
+                "must be the path of an ECR lifecycle policy JSON file", [*at, "lifecycle_policy"]
+            )
         base = self.path.resolve().parent
         return EcrSettings(mutability, scan, (base / policy) if policy else None)
 
@@ -389,7 +403,7 @@ def parse_duration(text: str) -> timedelta:
     """`30s`, `15m`, `12h`, `1d`, `2w` → timedelta; ValueError otherwise."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration such as \"12h\", \"1d\" or \"2w\"")
+        raise ValueError(f'{text!r} is not a duration such as "12h", "1d" or "2w"')
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

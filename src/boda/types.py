@@ -386,7 +386,10 @@ class Manifest:
         if isinstance(declared, str) and declared:
             return declared
         cfg = self.config
-        if cfg is not None and cfg.media_type not in (OCI_CONFIG, "application/vnd.docker.container.image.v1+json"):
+        if cfg is not None and cfg.media_type not in (
+            OCI_CONFIG,
+            "application/vnd.docker.container.image.v1+json",
+        ):
             return cfg.media_type
         return None
 

@@ -41,7 +41,8 @@ def test_sample_config_is_valid(tmp_path: Path) -> None:
 
 
 def test_repos_strategy_and_tree(tmp_path: Path) -> None:
-    text = BASE + '\n[[environments]]\nname = "prd-eu"\nafter = "stg"\n\n[[environments]]\nname = "prd-us"\nafter = "stg"\n'
+    extra = "".join(f'[[environments]]\nname = "{n}"\nafter = "stg"\n\n' for n in ("prd-eu", "prd-us"))
+    text = BASE + "\n" + extra
     cfg = parse_config(text, tmp_path / "boda.toml")
     assert cfg.repository_for("foo/bar", "prd-eu") == "foo/bar-prd-eu"
     assert cfg.base_dir == tmp_path.resolve()
@@ -61,11 +62,17 @@ def test_repos_strategy_and_tree(tmp_path: Path) -> None:
         (BASE.replace("sqlite:///.boda/ledger.db", "postgresql://u:secret@h"), ":2: ledger:"),
         (BASE + '\n[[environments]]\nname = "dev"\n', "defined twice"),
         (BASE + '\n[[environments]]\nname = "Prod!"\n', "environments[2].name"),
-        (BASE + "\n[retention]\nmin_age = \"soon\"\n", "retention.min_age"),
+        (BASE + '\n[retention]\nmin_age = "soon"\n', "retention.min_age"),
         (BASE + "\n[retention]\nrollback_depth = -1\n", "retention.rollback_depth"),
-        (BASE.replace('requires = ["tests"]', "requires = \"tests\""), "environments[1].requires"),
-        (BASE.replace('strategy = "repos"', 'strategy = "repos"\ncommit_tag = "{sha}"'), "promotion.commit_tag"),
-        (BASE.replace('strategy = "repos"', 'strategy = "repos"\nrepo_template = "{app}"'), "must contain {env}"),
+        (BASE.replace('requires = ["tests"]', 'requires = "tests"'), "environments[1].requires"),
+        (
+            BASE.replace('strategy = "repos"', 'strategy = "repos"\ncommit_tag = "{sha}"'),
+            "promotion.commit_tag",
+        ),
+        (
+            BASE.replace('strategy = "repos"', 'strategy = "repos"\nrepo_template = "{app}"'),
+            "must contain {env}",
+        ),
         ("registry = [\n", "invalid TOML"),
     ],
 )
@@ -98,5 +105,5 @@ def test_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_no_config_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BODA_CONFIG", raising=False)
-    with pytest.raises(ConfigError, match="no boda.toml"):
+    with pytest.raises(ConfigError, match=r"no boda\.toml"):
         load_config()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
-__all__ = ["ECR_HOST", "is_loopback", "open_reference", "open_registry", "registry_url_of"]
+__all__ = ["ECR_HOST", "insecure_hosts", "is_loopback", "open_reference", "open_registry", "registry_url_of"]
 
 
 def is_loopback(host: str) -> bool:
@@ -39,7 +39,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _insecure_hosts() -> frozenset[str]:
+def insecure_hosts() -> frozenset[str]:
+    """Hosts the user allows plain HTTP to (BODA_INSECURE_REGISTRIES, comma-separated)."""
     return frozenset(
         h.strip() for h in os.environ.get("BODA_INSECURE_REGISTRIES", "").split(",") if h.strip()
     )
@@ -80,7 +81,7 @@ def open_registry(url: str, *, base_dir: Path | None = None, insecure: bool = Fa
         from boda.registry.ecr import EcrRegistry
 
         return EcrRegistry(host)
-    plain_ok = is_loopback(host) or insecure or host in _insecure_hosts()
+    plain_ok = is_loopback(host) or insecure or host in insecure_hosts()
     if scheme == "http" and not plain_ok:
         raise UsageError(
             f"registry URL {url!r}: plain http is only used for loopback hosts",

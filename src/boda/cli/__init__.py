@@ -1,0 +1,24 @@
+"""The `boda` command: parse, call one service, render. No lifecycle rules here."""
+
+from __future__ import annotations
+
+import sys
+
+from boda.cli.root import cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (see boda.errors for the codes)."""
+    try:
+        cli.main(args=argv, prog_name="boda", standalone_mode=False)
+    except SystemExit as exc:  # click's own exits (--help, --version)
+        return int(exc.code or 0)
+    except BaseException as exc:
+        from boda.cli.errors import report
+
+        return report(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

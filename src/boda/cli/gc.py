@@ -1,0 +1,130 @@
+"""gc plan, gc apply, pin, unpin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from boda.cli.render import emit, note, short, table, when
+from boda.cli.root import by_option, json_option, open_context
+
+policy_option = click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An ECR lifecycle policy JSON file (default: retention.policy).",
+)
+
+
+def plan_text(data: dict[str, Any]) -> str:
+    """The plan as a table, one row per image and repository."""
+    rows = []
+    for e in data["images"]:
+        why = "; ".join(
+            f"rule {r['rulePriority']} would {r['action']}" if r["type"] == "rule" else r["detail"]
+            for r in e["reasons"]
+        )
+        rows.append(
+            [
+                e["action"].upper(),
+                e["repository"],
+                short(e["digest"]),
+                ",".join(e["tags"]) or "-",
+                when(e["pushedAt"]),
+                why,
+            ]
+        )
+    s = data["summary"]
+    return table(["ACTION", "REPOSITORY", "DIGEST", "TAGS", "PUSHED", "WHY"], rows) + (
+        f"\n{s['expire']} to expire, {s['keep']} kept, {s['images']} images"
+    )
+
+
+def _apps(ctx: Any, app: str | None, all_apps: bool) -> list[str]:
+    if all_apps == (app is not None):
+        raise click.UsageError("name one APP or pass --all")
+    return list(ctx.ledger.apps()) if all_apps else [str(app)]
+
+
+@click.group()
+def gc() -> None:
+    """Expire old images safely: plan first, apply only on request."""
+
+
+@gc.command("plan")
+@click.argument("app", required=False)
+@click.option("--all", "all_apps", is_flag=True, help="Plan for every app in the ledger.")
+@policy_option
+@json_option
+def gc_plan(app: str | None, all_apps: bool, policy: Path | None, as_json: bool) -> None:
+    """Every image of APP with keep or expire and every reason. Deletes nothing."""
+    from boda.services.gc import plan
+
+    with open_context() as ctx:
+        plans = [plan(ctx, name, policy=policy).to_json() for name in _apps(ctx, app, all_apps)]
+    data: Any = plans[0] if len(plans) == 1 else {"plans": plans}
+    emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
+
+
+@gc.command("apply")
+@click.argument("app")
+@click.option("--yes", is_flag=True, help="Really delete; without it the plan is only printed.")
+@policy_option
+@by_option
+@json_option
+def gc_apply(app: str, yes: bool, policy: Path | None, by: str | None, as_json: bool) -> None:
+    """Delete what the plan expires, re-checking every image just before its deletion."""
+    from boda.services.gc import apply
+
+    progress = (lambda msg: note(msg)) if sys.stderr.isatty() else None
+    with open_context() as ctx:
+        result = apply(ctx, app, yes=yes, policy=policy, by=by, progress=progress)
+    if not yes:
+        note("dry run: nothing deleted; pass --yes to apply this plan")
+    emit(
+        result.to_json(),
+        as_json,
+        lambda d: (
+            plan_text(d["plan"])
+            if not d["applied"]
+            else "\n".join(
+                [f"deleted {x['repository']}@{x['digest']}" for x in d["deleted"]]
+                + [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in d["skipped"]]
+                + [f"{len(d['deleted'])} deleted, {len(d['skipped'])} skipped"]
+            )
+        ),
+    )
+
+
+@click.command()
+@click.argument("app")
+@click.argument("digest")
+@click.option("--reason", required=True, help="Why the image must stay.")
+@by_option
+@json_option
+def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> None:
+    """Protect DIGEST of APP from expiry until unpinned."""
+    from boda.services.gc import pin as run
+
+    with open_context() as ctx:
+        emit(
+            run(ctx, app, digest, reason=reason, by=by), as_json, lambda d: f"pinned {d['app']}@{d['digest']}"
+        )
+
+
+@click.command()
+@click.argument("app")
+@click.argument("digest")
+@by_option
+@json_option
+def unpin(app: str, digest: str, by: str | None, as_json: bool) -> None:
+    """Remove the pin of DIGEST of APP."""
+    from boda.services.gc import unpin as run
+
+    with open_context() as ctx:
+        emit(run(ctx, app, digest, by=by), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")
+
+
+COMMANDS = [gc, pin, unpin]

@@ -1,0 +1,234 @@
+"""build, evidence, promote, rollback, status, history, whereis, verify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from boda.cli.render import emit, short, table, when
+from boda.cli.root import by_option, json_option, open_context
+from boda.errors import EXIT_CONFLICT
+
+
+def _build_text(d: dict[str, Any]) -> str:
+    verb = "recorded" if d["created"] else "already recorded"
+    return f"{verb}: {d['app']} {d['commit'][:12]} -> {d['digest']}\n{d['reference']}"
+
+
+@click.command()
+@click.argument("app")
+@click.option("--commit", required=True, help="The commit SHA the image was built from.")
+@click.option("--image", help="The built image: a reference, or :TAG / @DIGEST in the app's repository.")
+@click.option("--digest", help="The built image's digest in the app's repository.")
+@by_option
+@json_option
+def build(
+    app: str, commit: str, image: str | None, digest: str | None, by: str | None, as_json: bool
+) -> None:
+    """Record that COMMIT built an image of APP and write its immutable commit tag."""
+    from boda.services.build import record_build
+
+    with open_context() as ctx:
+        result = record_build(ctx, app, commit=commit, image=image, digest=digest, by=by)
+    emit(result.to_json(), as_json, _build_text)
+
+
+@click.command()
+@click.argument("app")
+@click.option("--env", required=True, help="The environment the evidence was gathered in.")
+@click.option("--commit", help="The build's commit SHA (or a unique prefix of 7+ digits).")
+@click.option("--digest", help="The build's digest.")
+@click.option("--kind", required=True, help="What was checked, e.g. tests, signoff, scan.")
+@click.option("--result", required=True, help="pass or fail.")
+@click.option("--url", help="Where the details are (a CI run, a ticket).")
+@by_option
+@json_option
+def evidence(
+    app: str,
+    env: str,
+    commit: str | None,
+    digest: str | None,
+    kind: str,
+    result: str,
+    url: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Record a test result or sign-off for a build of APP in ENV."""
+    from boda.services.evidence import record_evidence
+
+    with open_context() as ctx:
+        out = record_evidence(
+            ctx, app, env=env, kind=kind, result=result, commit=commit, digest=digest, url=url, by=by
+        )
+    emit(
+        out.to_json(),
+        as_json,
+        lambda d: (
+            f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']} (by {d['by']})"
+        ),
+    )
+
+
+@click.command()
+@click.argument("apps", nargs=-1, required=True)
+@click.option("--to", "to", required=True, help="The environment to promote to.")
+@click.option("--commit", help="The commit whose build to promote (a unique prefix of 7+ digits works).")
+@click.option("--digest", help="The digest to promote (one app only).")
+@click.option("--reason", help="Why; required with --force.")
+@click.option("--force", is_flag=True, help="Bypass the gate (needs --reason; recorded as forced).")
+@by_option
+@json_option
+def promote(
+    apps: tuple[str, ...],
+    to: str,
+    commit: str | None,
+    digest: str | None,
+    reason: str | None,
+    force: bool,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Promote the same digest of one or more APPS to an environment, behind its gate."""
+    from boda.services.promote import promote as run
+
+    with open_context() as ctx:
+        result = run(ctx, list(apps), to=to, commit=commit, digest=digest, by=by, reason=reason, force=force)
+    emit(result.to_json(), as_json, lambda d: "\n".join(p["reference"] for p in d["promotions"]))
+
+
+@click.command()
+@click.argument("app")
+@click.option("--env", required=True, help="The environment to roll back.")
+@click.option("--to", "to", help="A digest or commit that was current there before (default: the previous).")
+@click.option("--reason", help="Why.")
+@by_option
+@json_option
+def rollback(app: str, env: str, to: str | None, reason: str | None, by: str | None, as_json: bool) -> None:
+    """Put the previous digest of ENV back (or the one named with --to)."""
+    from boda.services.promote import rollback as run
+
+    with open_context() as ctx:
+        placement = run(ctx, app, env=env, to=to, by=by, reason=reason)
+    emit(placement.to_json(), as_json, lambda d: d["reference"])
+
+
+def status_text(data: dict[str, Any]) -> str:
+    rows = []
+    for env in data["environments"]:
+        cur = env["current"]
+        ev = ", ".join(f"{e['kind']}:{e['result']}" for e in env["evidence"]) or "-"
+        prev = " ".join(short(p["digest"]) for p in env["previous"][:3]) or "-"
+        if cur:
+            rows.append(
+                [
+                    env["name"],
+                    short(cur["digest"]),
+                    (cur["commit"] or "-")[:8],
+                    when(cur["promoted_at"]),
+                    cur["promoted_by"],
+                    cur["kind"],
+                    ev,
+                    prev,
+                ]
+            )
+        else:
+            rows.append([env["name"], "-", "-", "-", "-", "-", "-", prev])
+    header = f"{data['app']}\n"
+    return header + table(["ENV", "DIGEST", "COMMIT", "SINCE", "BY", "KIND", "EVIDENCE", "PREVIOUS"], rows)
+
+
+@click.command()
+@click.argument("app")
+@json_option
+def status(app: str, as_json: bool) -> None:
+    """What runs in each environment of APP now, since when, by whom, and what ran before."""
+    from boda.services.status import status as run
+
+    with open_context() as ctx:
+        data = run(ctx, app)
+    emit(data, as_json, status_text)
+
+
+def history_text(data: dict[str, Any]) -> str:
+    """History as a table."""
+    return table(
+        ["AT", "ENV", "DIGEST", "COMMIT", "KIND", "BY", "REASON"],
+        [
+            [
+                when(e["at"]),
+                e["env"],
+                short(e["digest"]),
+                (e["commit"] or "-")[:8],
+                e["kind"],
+                e["by"],
+                e["reason"] or "",
+            ]
+            for e in data["entries"]
+        ],
+    )
+
+
+@click.command()
+@click.argument("app")
+@click.option("--env", help="Only this environment.")
+@json_option
+def history(app: str, env: str | None, as_json: bool) -> None:
+    """Every promotion and rollback of APP, newest first."""
+    from boda.services.status import history as run
+
+    with open_context() as ctx:
+        data = run(ctx, app, env)
+    emit(data, as_json, history_text)
+
+
+@click.command()
+@click.argument("app", required=False)
+@click.option("--commit", help="A commit SHA or unique prefix.")
+@click.option("--digest", help="An image digest.")
+@json_option
+def whereis(app: str | None, commit: str | None, digest: str | None, as_json: bool) -> None:
+    """Which environments run a build now and which ran it before."""
+    from boda.services.status import whereis as run
+
+    with open_context() as ctx:
+        data = run(ctx, app, commit=commit, digest=digest)
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            f"{m['app']} {m['commit'][:8]} {short(m['digest'])}: "
+            f"running in {', '.join(r['env'] for r in m['running_in']) or 'none'}; "
+            f"ran in {', '.join(r['env'] for r in m['ran_in']) or 'none'}"
+            for m in d["matches"]
+        ),
+    )
+
+
+@click.command()
+@click.argument("app")
+@json_option
+def verify(app: str, as_json: bool) -> None:
+    """Compare the registry with the ledger; exit 5 with the list of drifts when they differ."""
+    from boda.services.verify import verify as run
+
+    with open_context() as ctx:
+        result = run(ctx, app)
+    emit(
+        result.to_json(),
+        as_json,
+        lambda d: (
+            f"{d['app']}: registry and ledger agree ({d['checked']} checks)"
+            if d["ok"]
+            else "\n".join(
+                f"drift: {x['kind']} {x['where']}: expected {short(x['expected'])}, found {short(x['found'])}"
+                for x in d["drifts"]
+            )
+        ),
+    )
+    if not result.ok:
+        raise SystemExit(EXIT_CONFLICT)
+
+
+COMMANDS = [build, evidence, promote, rollback, status, history, whereis, verify]

@@ -1,0 +1,47 @@
+"""Output: data on stdout (JSON with --json), everything else on stderr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
+    """Print `data` as JSON, or as text made by `text` (JSON when there is no text form)."""
+    if as_json or text is None:
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        out = text(data)
+        if out:
+            click.echo(out)
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr)."""
+    click.echo(message, err=True)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def short(digest: str | None) -> str:
+    """`sha256:abcdef123456` for people."""
+    if not digest:
+        return "-"
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:12]}"
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp shortened to the minute, UTC."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:16] + "Z"

@@ -1,0 +1,146 @@
+"""What every lifecycle service needs: the config, the registry, the ledger and who is acting.
+
+The registry and the ledger are opened on first use, so a command that fails validation never
+touches either.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from boda.config import Config
+from boda.errors import NotFound, ReferenceError_, UsageError
+from boda.types import Digest, validate_repository
+
+if TYPE_CHECKING:
+    from boda.ledger.base import Build, Ledger
+    from boda.registry.base import Registry
+
+# CI systems name the person or bot behind a run in these variables, most specific first.
+CI_IDENTITY_VARIABLES = (
+    "BODA_ACTOR",
+    "GITHUB_ACTOR",
+    "GITLAB_USER_LOGIN",
+    "BUILDKITE_BUILD_CREATOR_EMAIL",
+    "CIRCLE_USERNAME",
+    "BITBUCKET_STEP_TRIGGERER_UUID",
+    "BUILD_REQUESTEDFOREMAIL",
+    "USER",
+    "LOGNAME",
+)
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+MIN_PREFIX = 7
+
+
+def identity(by: str | None) -> str:
+    """Who is acting: `--by`, else the CI identity variables, else the login name."""
+    if by:
+        return by
+    for name in CI_IDENTITY_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return "unknown"
+
+
+def check_commit(text: str) -> str:
+    """A commit SHA or unique prefix: 7 to 64 hex digits, returned lower case."""
+    commit = text.strip().lower()
+    if not _COMMIT.match(commit):
+        raise ReferenceError_(f"invalid commit {text!r}: expected 7 to 64 hexadecimal digits")
+    return commit
+
+
+def check_app(app: str) -> str:
+    """An app name is a repository path such as `foo/bar`."""
+    try:
+        return validate_repository(app)
+    except ReferenceError_ as exc:
+        raise ReferenceError_(f"invalid app name {app!r}: {exc.message}") from None
+
+
+@dataclass
+class Context:
+    """The open resources of one command. Close it when done (or use it as a context manager)."""
+
+    config: Config
+    _registry: Registry | None = field(default=None, repr=False)
+    _ledger: Ledger | None = field(default=None, repr=False)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The configured registry backend."""
+        if self._registry is None:
+            from boda.registry import open_registry
+
+            self._registry = open_registry(self.config.registry, base_dir=self.config.base_dir)
+        return self._registry
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The configured ledger, migrated on first use."""
+        if self._ledger is None:
+            from boda.ledger import open_ledger
+
+            self._ledger = open_ledger(self.config.ledger, base_dir=self.config.base_dir)
+        return self._ledger
+
+    def close(self) -> None:
+        """Close whatever was opened."""
+        if "registry" in self.__dict__:
+            self.registry.close()
+        if "ledger" in self.__dict__:
+            self.ledger.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reference(self, repo: str, *, tag: str | None = None, digest: Digest | None = None) -> str:
+        """A pull reference for people and deploy tools, by digest when one is given."""
+        registry = self.config.registry
+        if registry.startswith("oci-layout:"):
+            prefix = f"{self.registry.name}:{repo}"
+        elif registry.startswith(("http://", "https://", "ecr://")):
+            prefix = f"{registry.split('://', 1)[1].rstrip('/')}/{repo}"
+        else:
+            prefix = f"{registry.rstrip('/')}/{repo}"
+        if digest is not None:
+            return f"{prefix}@{digest}"
+        return f"{prefix}:{tag}" if tag else prefix
+
+    def require_app(self, app: str) -> str:
+        """`app` if the ledger knows builds of it, else NotFound."""
+        check_app(app)
+        if app not in self.ledger.apps():
+            raise NotFound(
+                f"unknown app {app!r}: no build of it is recorded", hint="record one with `boda build`"
+            )
+        return app
+
+    def find_build(self, app: str, *, commit: str | None = None, digest: str | None = None) -> Build:
+        """The build of `app` named by a commit (or unique prefix of >= 7 digits) or a digest."""
+        if (commit is None) == (digest is None):
+            raise UsageError("give exactly one of --commit or --digest")
+        self.require_app(app)
+        if digest is not None:
+            wanted = Digest.parse(digest)
+            builds = self.ledger.builds_by_digest(wanted, app)
+            if not builds:
+                raise NotFound(f"no build of {app} has digest {wanted}")
+            return builds[0]
+        assert commit is not None
+        prefix = check_commit(commit)
+        matches = self.ledger.builds_by_commit_prefix(app, prefix)
+        if not matches:
+            raise NotFound(f"no build of {app} for commit {prefix}")
+        if len(matches) > 1:
+            shown = ", ".join(b.commit[:12] for b in matches[:5])
+            raise ReferenceError_(f"commit prefix {prefix!r} is ambiguous for {app}: {shown}")
+        return matches[0]

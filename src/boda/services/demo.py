@@ -1,0 +1,125 @@
+"""`boda demo`: the whole lifecycle on the embedded default, in a fresh folder.
+
+Builds one small real image per commit for two apps, records them, gathers evidence, promotes
+dev -> stg -> prd (a release of both apps at once), shows a gate refusing a promotion without
+sign-off, rolls back a bad release, and leaves a folder the user can keep exploring with the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from boda.config import SAMPLE_CONFIG, load_config
+from boda.errors import Refused, UsageError
+from boda.imagegen import make_image, make_index, push
+from boda.services.build import record_build
+from boda.services.context import Context
+from boda.services.evidence import record_evidence
+from boda.services.promote import promote, rollback
+from boda.services.status import history, status
+
+MARKER = ".boda-demo"
+APPS = ("shop/web", "shop/api")
+
+Say = Callable[[str], None]
+Show = Callable[[str, dict[str, Any]], None]
+
+
+def _fresh(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).exists():
+            raise UsageError(f"{folder} exists and is not a boda demo folder; choose another with --dir")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by boda demo\n")
+
+
+def commit_sha(n: int) -> str:
+    """A stable fake commit SHA for demo commit `n`."""
+    return hashlib.sha1(f"boda-demo-commit-{n}".encode()).hexdigest()
+
+
+def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show) -> Path:
+    """Run the story; return the config path."""
+    _fresh(folder)
+    config_path = folder / "boda.toml"
+    config_path.write_text(SAMPLE_CONFIG, encoding="utf-8")
+    ctx = Context(load_config(config_path))
+    try:
+        _story(ctx, images, say, show)
+    finally:
+        ctx.close()
+    say(f"\nEverything is in {folder}/ (registry: .boda/registry, ledger: .boda/ledger.db).")
+    say(f"Try: cd {folder} && boda status shop/web && boda history shop/web --env prd")
+    return config_path
+
+
+def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
+    say(f"== 1. CI builds {images} commits of {' and '.join(APPS)}: one image per commit, pushed once")
+    commits = [commit_sha(n) for n in range(images)]
+    for n, commit in enumerate(commits):
+        for app in APPS:
+            seed = f"{app}@{commit}"
+            # Every third build of the web app is a multi-arch index, to show children travel along.
+            image = make_index(seed) if app == "shop/web" and n % 3 == 2 else make_image(seed, layers=2)
+            push(ctx.registry, app, image, tag=f"ci-{n}")
+            built = record_build(ctx, app, commit=commit, image=f":ci-{n}", by="ci-bot")
+        say(f"  commit {commit[:8]}: {APPS[-1]} -> {built.digest.short} (commit tag {built.tag})")
+
+    say("\n== 2. Every build goes to dev; tests run there")
+    for n, commit in enumerate(commits):
+        promote(ctx, list(APPS), to="dev", commit=commit, by="ci-bot")
+        result = "fail" if n == 4 else "pass"
+        for app in APPS:
+            record_evidence(
+                ctx,
+                app,
+                env="dev",
+                commit=commit,
+                kind="tests",
+                result=result,
+                url=f"https://ci.example.com/runs/{1000 + n}",
+                by="ci-bot",
+            )
+    say(f"  {images} promotions to dev; tests failed for commit {commits[4][:8]}")
+
+    say("\n== 3. A commit whose tests failed in dev cannot reach stg")
+    try:
+        promote(ctx, ["shop/web"], to="stg", commit=commits[4], by="alice")
+    except Refused as exc:
+        say(f"  refused (exit {exc.exit_code}): {exc.message}")
+
+    releases = [commits[i] for i in range(1, images, max(1, images // 4)) if i != 4][:3]
+    say(f"\n== 4. Releases {', '.join(c[:8] for c in releases)} go to stg, get signed off, and reach prd")
+    for commit in releases:
+        promote(ctx, list(APPS), to="stg", commit=commit, by="alice", reason="release train")
+        for app in APPS:
+            record_evidence(ctx, app, env="stg", commit=commit, kind="tests", result="pass", by="ci-bot")
+        if commit != releases[-1]:
+            for app in APPS:
+                record_evidence(ctx, app, env="stg", commit=commit, kind="signoff", result="pass", by="carol")
+            promote(ctx, list(APPS), to="prd", commit=commit, by="carol", reason=f"release {commit[:8]}")
+            say(f"  {commit[:8]} is in production (both apps, one command)")
+
+    say(f"\n== 5. {releases[-1][:8]} has no sign-off yet: the gate to prd holds")
+    try:
+        promote(ctx, list(APPS), to="prd", commit=releases[-1], by="dave")
+    except Refused as exc:
+        say(f"  refused (exit {exc.exit_code}): {exc.message}")
+
+    say("\n== 6. Sign-off arrives, it ships, production breaks, and one command rolls it back")
+    for app in APPS:
+        record_evidence(ctx, app, env="stg", commit=releases[-1], kind="signoff", result="pass", by="carol")
+    promote(ctx, list(APPS), to="prd", commit=releases[-1], by="carol", reason="release")
+    back = rollback(ctx, "shop/web", env="prd", by="oncall", reason="error rate up after release")
+    say(f"  shop/web in prd is back on {back.digest.short} (commit {str(back.commit)[:8]})")
+
+    say("\n== 7. Where things stand")
+    for app in APPS:
+        show("status", status(ctx, app))
+    say("\n== 8. Production history of shop/web (newest first)")
+    show("history", history(ctx, "shop/web", "prd"))

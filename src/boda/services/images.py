@@ -1,0 +1,106 @@
+"""crane-like operations on single references: digest, copy, tags, untag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from boda.errors import DigestMismatch, NotFound, UsageError
+from boda.registry import open_registry
+from boda.registry.copy import DEFAULT_CONCURRENCY, CopyReport, ProgressFn, copy_image
+from boda.types import Reference
+
+if TYPE_CHECKING:
+    from boda.registry.base import Registry
+
+
+@contextmanager
+def _opened(ref: Reference, insecure: bool) -> Iterator[Registry]:
+    registry = open_registry(ref.registry, insecure=insecure)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+def digest(text: str, *, insecure: bool = False) -> dict[str, Any]:
+    """Resolve a reference to its manifest digest with one HEAD."""
+    ref = Reference.parse(text)
+    with _opened(ref, insecure) as registry:
+        head = registry.manifest_head(ref.repository, ref.identifier)
+    if head is None:
+        raise NotFound(f"{ref}: manifest not found")
+    if ref.digest is not None and head.digest != ref.digest:
+        raise DigestMismatch(f"{ref}: registry answers with {head.digest}")
+    return {
+        "reference": str(ref),
+        "digest": str(head.digest),
+        "mediaType": head.media_type,
+        "size": head.size,
+    }
+
+
+def copy(
+    src_text: str,
+    dst_text: str,
+    *,
+    referrers: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    insecure: bool = False,
+    progress: ProgressFn | None = None,
+) -> CopyReport:
+    """Copy an image (or index, with its children) by digest from SRC to DST."""
+    src, dst = Reference.parse(src_text), Reference.parse(dst_text)
+    if dst.digest is not None and src.digest is not None and dst.digest != src.digest:
+        raise UsageError(f"destination digest {dst.digest} differs from source digest {src.digest}")
+    with _opened(src, insecure) as src_reg:
+        if dst.registry == src.registry:
+            return copy_image(
+                src_reg,
+                src.repository,
+                src.identifier,
+                src_reg,
+                dst.repository,
+                dst.tag,
+                expect=src.digest or dst.digest,
+                referrers=referrers,
+                concurrency=concurrency,
+                progress=progress,
+            )
+        with _opened(dst, insecure) as dst_reg:
+            return copy_image(
+                src_reg,
+                src.repository,
+                src.identifier,
+                dst_reg,
+                dst.repository,
+                dst.tag,
+                expect=src.digest or dst.digest,
+                referrers=referrers,
+                concurrency=concurrency,
+                progress=progress,
+            )
+
+
+def tags(text: str, *, insecure: bool = False) -> dict[str, Any]:
+    """All tags of a repository, sorted."""
+    ref = Reference.parse(text)
+    if ref.tag or ref.digest:
+        raise UsageError(f"{text!r}: name a repository, without a tag or digest")
+    with _opened(ref, insecure) as registry:
+        listed = registry.tag_list(ref.repository)
+    return {"repository": ref.name, "tags": listed}
+
+
+def untag(text: str, *, insecure: bool = False) -> dict[str, Any]:
+    """Remove one tag; the image and its other tags stay."""
+    ref = Reference.parse(text)
+    if not ref.tag or ref.digest is not None:
+        raise UsageError(f"{text!r}: name exactly one tag to remove (REPOSITORY:TAG)")
+    with _opened(ref, insecure) as registry:
+        head = registry.manifest_head(ref.repository, ref.tag)
+        if head is None:
+            raise NotFound(f"{ref}: no such tag")
+        registry.tag_delete(ref.repository, ref.tag)
+    return {"reference": str(ref), "tag": ref.tag, "digest": str(head.digest)}

@@ -1,0 +1,267 @@
+"""Gated promotion and rollback: the same digest, moved between environments, verified.
+
+A promotion checks its gate (the digest is or was current upstream and has passing evidence
+there for every required kind), then, holding the environment's lock in the ledger, writes the
+registry (strategy `tags`: move the environment tag; `repos`: copy by digest into the environment's
+repository and tag it with the commit tag), reads the digest back, and only then records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from boda.config import Environment
+from boda.errors import Conflict, DigestMismatch, NotFound, Refused, UsageError
+from boda.registry.copy import copy_image
+from boda.services.context import Context, identity
+from boda.services.evidence import latest_per_kind
+from boda.types import Digest, is_digest
+
+if TYPE_CHECKING:
+    from boda.ledger.base import Build, Promotion
+
+PROMOTE, ROLLBACK, FORCE = "promote", "rollback", "force"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One app's digest placed in one environment."""
+
+    app: str
+    env: str
+    digest: Digest
+    commit: str | None
+    reference: str
+    kind: str
+    previous: Digest | None
+    changed: bool
+    copy: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "app": self.app,
+            "env": self.env,
+            "digest": str(self.digest),
+            "commit": self.commit,
+            "reference": self.reference,
+            "kind": self.kind,
+            "previous": str(self.previous) if self.previous else None,
+            "changed": self.changed,
+            "copy": self.copy,
+        }
+
+
+def gate_failures(ctx: Context, app: str, env: Environment, digest: Digest) -> list[str]:
+    """Why `digest` may not enter `env` (empty when the gate passes)."""
+    if env.after is None:
+        return []
+    upstream = env.after
+    reasons = []
+    ran_upstream = any(p.digest == digest for p in ctx.ledger.promotions(app, upstream))
+    if not ran_upstream:
+        reasons.append(f"{digest.short} has never been current in {upstream}")
+    latest = latest_per_kind(ctx.ledger.evidence(app, upstream, digest))
+    for kind in env.requires:
+        item = latest.get(kind)
+        if item is None:
+            reasons.append(f"no {kind!r} evidence in {upstream}")
+        elif item.result != "pass":
+            reasons.append(f"latest {kind!r} evidence in {upstream} is {item.result} (by {item.by})")
+    return reasons
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """The outcome of `boda promote` for every named app."""
+
+    env: str
+    placements: tuple[Placement, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"env": self.env, "promotions": [p.to_json() for p in self.placements]}
+
+
+def promote(
+    ctx: Context,
+    apps: Sequence[str],
+    *,
+    to: str,
+    commit: str | None = None,
+    digest: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+    concurrency: int = 8,
+) -> PromotionResult:
+    """Promote each app's build of `commit` (or `digest`) to `to`; all gates first, then all writes."""
+    if not apps:
+        raise UsageError("name at least one app")
+    if len(set(apps)) != len(apps):
+        raise UsageError("an app is named twice")
+    if digest is not None and len(apps) > 1:
+        raise UsageError("--digest names one image; use --commit to promote several apps")
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason: say why the gate is bypassed")
+    env = ctx.config.environment(to)
+    actor = identity(by)
+    builds = [ctx.find_build(app, commit=commit, digest=digest) for app in apps]
+    failures = {b.app: gate_failures(ctx, b.app, env, b.digest) for b in builds}
+    blocked = {app: why for app, why in failures.items() if why}
+    if blocked and not force:
+        detail = "; ".join(f"{app}: {', '.join(why)}" for app, why in blocked.items())
+        raise Refused(
+            f"promotion to {to} refused, nothing was changed: {detail}",
+            hint="record the missing evidence with `boda evidence`, or use --force --reason",
+        )
+    kind = FORCE if blocked else PROMOTE
+    if len(builds) == 1:
+        placements = [_place(ctx, builds[0], env, kind, actor, reason)]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(builds)))) as pool:
+            placements = list(pool.map(lambda b: _place(ctx, b, env, kind, actor, reason), builds))
+    return PromotionResult(to, tuple(placements))
+
+
+def rollback(
+    ctx: Context,
+    app: str,
+    *,
+    env: str,
+    to: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+) -> Placement:
+    """Put back the previous distinct digest of `env` (or the named digest or commit that was
+    current there before)."""
+    environment = ctx.config.environment(env)
+    ctx.require_app(app)
+    history = ctx.ledger.promotions(app, env)
+    if not history:
+        raise NotFound(f"{app} has never been promoted to {env}; nothing to roll back")
+    current = history[0].digest
+    if to is None:
+        target = next((p.digest for p in history if p.digest != current), None)
+        if target is None:
+            raise NotFound(f"{app} in {env} has no previous digest to roll back to")
+    else:
+        target = _rollback_target(ctx, app, to)
+        if not any(p.digest == target for p in history[1:]) and target != current:
+            raise Refused(
+                f"{target.short} was never current in {env}; rollback only returns to earlier digests"
+            )
+    builds = ctx.ledger.builds_by_digest(target, app)
+    if not builds:
+        raise NotFound(f"no build of {app} has digest {target}")
+    return _place(ctx, builds[0], environment, ROLLBACK, identity(by), reason)
+
+
+def _rollback_target(ctx: Context, app: str, to: str) -> Digest:
+    if ":" in to or is_digest(to):
+        return Digest.parse(to)
+    return ctx.find_build(app, commit=to).digest
+
+
+def _place(
+    ctx: Context, build: Build, env: Environment, kind: str, actor: str, reason: str | None
+) -> Placement:
+    """Under the environment lock: write the registry, read the digest back, record it."""
+    repo = ctx.config.repository_for(build.app, env.name)
+    with ctx.ledger.promotion_lock(build.app, env.name) as tx:
+        current: Promotion | None = tx.current()
+        report = _write_registry(ctx, build, env.name)
+        _read_back(ctx, build, env.name)
+        reference = ctx.reference(repo, digest=build.digest)
+        if current is not None and current.digest == build.digest:
+            return Placement(
+                build.app,
+                env.name,
+                build.digest,
+                build.commit,
+                reference,
+                kind,
+                current.digest,
+                False,
+                report,
+            )
+        tx.record_promotion(
+            digest=build.digest,
+            commit=build.commit,
+            reference=reference,
+            by=actor,
+            kind=kind,
+            reason=reason,
+            expected_previous=current.digest if current else None,
+        )
+    return Placement(
+        build.app,
+        env.name,
+        build.digest,
+        build.commit,
+        reference,
+        kind,
+        current.digest if current else None,
+        True,
+        report,
+    )
+
+
+def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
+    """Make the registry say that `build` is current in `env`; return the copy report."""
+    registry = ctx.registry
+    app_repo = ctx.config.repository_for(build.app, None)
+    if ctx.config.strategy == "tags":
+        report = copy_image(
+            registry, app_repo, str(build.digest), registry, app_repo, env, expect=build.digest
+        )
+        return report.to_json()
+    env_repo = ctx.config.repository_for(build.app, env)
+    tag = ctx.config.commit_tag_for(build.commit)
+    existing = registry.manifest_head(env_repo, tag)
+    if existing is not None and existing.digest != build.digest:
+        raise Conflict(f"{env_repo}:{tag} already names {existing.digest}; commit tags never move")
+    source = _source_repo(ctx, build, env)
+    report = copy_image(
+        registry,
+        source,
+        str(build.digest),
+        registry,
+        env_repo,
+        tag,
+        expect=build.digest,
+        referrers=ctx.config.copy_referrers,
+    )
+    return report.to_json()
+
+
+def _source_repo(ctx: Context, build: Build, env: str) -> str:
+    """The repository to copy from: the build repository, else the upstream's repository."""
+    registry = ctx.registry
+    app_repo = ctx.config.repository_for(build.app, None)
+    if registry.manifest_head(app_repo, str(build.digest)) is not None:
+        return app_repo
+    upstream = ctx.config.environment(env).after
+    while upstream is not None:
+        repo = ctx.config.repository_for(build.app, upstream)
+        if registry.manifest_head(repo, str(build.digest)) is not None:
+            return repo
+        upstream = ctx.config.environment(upstream).after
+    raise NotFound(f"{build.digest} of {build.app} is in none of its repositories any more")
+
+
+def _read_back(ctx: Context, build: Build, env: str) -> None:
+    """HEAD what a deploy tool will pull and compare it with the built digest."""
+    if ctx.config.strategy == "tags":
+        repo, ref = ctx.config.repository_for(build.app, None), env
+    else:
+        repo, ref = ctx.config.repository_for(build.app, env), ctx.config.commit_tag_for(build.commit)
+    head = ctx.registry.manifest_head(repo, ref)
+    if head is None or head.digest != build.digest:
+        found = head.digest if head else "nothing"
+        raise DigestMismatch(
+            f"after promotion {repo}:{ref} names {found}, not {build.digest}; the ledger is unchanged"
+        )
