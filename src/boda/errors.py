@@ -13,7 +13,7 @@
         ├── RegistryError                  an HTTP/API failure with method, redacted URL, status, codes
         └── LedgerError                    the ledger database failed
 
-Messages are one line; `diagnostics()` may add a hint on a second line.
+Messages are one line; `diagnostics()` appends the hint, still on that line.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class BodaError(Exception):
         self.hint = hint
 
     def diagnostics(self) -> str:
-        """The message for a person: one line, plus a hint line when there is one."""
-        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+        """The message for a person on one line, with the hint after it when there is one."""
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
 
 
 class UsageError(BodaError, ValueError):

@@ -1,0 +1,1 @@
+"""Lifecycle services: the rules of build, evidence, promotion, rollback, status and expiry."""

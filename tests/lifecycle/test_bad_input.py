@@ -1,0 +1,138 @@
+"""Every bad input: one clear line, the documented exit code, nothing changed anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boda.imagegen import make_image
+from conftest import Project, make_project, sha
+
+
+@pytest.fixture
+def seeded(project: Project) -> tuple[Project, str, list[str], list[str]]:
+    """An app with two builds, the first in dev with passing tests."""
+    app = project.app("shop")
+    commits, digests = zip(*(project.build(app, n) for n in range(2)), strict=True)
+    assert project.boda("promote", app, "--to", "dev", "--commit", commits[0]).code == 0
+    project.boda(
+        "evidence", app, "--env", "dev", "--commit", commits[0], "--kind", "tests", "--result", "pass"
+    )
+    return project, app, list(commits), list(digests)
+
+
+def repos_of(p: Project, app: str) -> list[str]:
+    return [app] + [f"{app}-{env}" for env in ("dev", "stg", "prd")]
+
+
+def two_builds_sharing_prefix(p: Project, app: str) -> str:
+    """Record two builds whose commits share a 7-digit prefix; return that prefix."""
+    for n, suffix in enumerate(("a" * 33, "b" * 33)):
+        commit = "abcdef1" + suffix
+        p.push(app, make_image(f"{p.prefix}-amb-{n}"), f"amb-{n}")
+        assert p.boda("build", app, "--commit", commit, "--image", f":amb-{n}").code == 0
+    return "abcdef1"
+
+
+CASES: list[tuple[str, list[str], int]] = [
+    ("unknown app", ["status", "{prefix}/nope"], 4),
+    ("unknown app promote", ["promote", "{prefix}/nope", "--to", "dev", "--commit", "{c0}"], 4),
+    ("unknown environment", ["promote", "{app}", "--to", "qa", "--commit", "{c0}"], 4),
+    ("unknown commit", ["promote", "{app}", "--to", "dev", "--commit", "1234567"], 4),
+    ("short prefix", ["promote", "{app}", "--to", "dev", "--commit", "123456"], 2),
+    ("not hex", ["promote", "{app}", "--to", "dev", "--commit", "xyz1234"], 2),
+    ("skips an environment", ["promote", "{app}", "--to", "prd", "--commit", "{c0}"], 3),
+    ("not yet upstream", ["promote", "{app}", "--to", "stg", "--commit", "{c1}"], 3),
+    ("force without reason", ["promote", "{app}", "--to", "prd", "--commit", "{c0}", "--force"], 2),
+    (
+        "invalid result",
+        ["evidence", "{app}", "--env", "dev", "--commit", "{c0}", "--kind", "tests", "--result", "ok"],
+        2,
+    ),
+    (
+        "evidence bad env",
+        ["evidence", "{app}", "--env", "qa", "--commit", "{c0}", "--kind", "tests", "--result", "pass"],
+        4,
+    ),
+    ("bad digest", ["promote", "{app}", "--to", "dev", "--digest", "sha256:1234"], 2),
+    (
+        "both commit and digest",
+        ["promote", "{app}", "--to", "dev", "--commit", "{c0}", "--digest", "{d0}"],
+        2,
+    ),
+    ("bad app name", ["status", "Shop/Web"], 2),
+    ("build moves commit tag", ["build", "{app}", "--commit", "{c0}", "--digest", "{d1}"], 5),
+    ("build unknown image", ["build", "{app}", "--commit", "{new}", "--image", ":no-such-tag"], 4),
+    ("build bad reference", ["build", "{app}", "--commit", "{new}", "--image", "Bad Ref"], 2),
+    ("rollback unknown digest", ["rollback", "{app}", "--env", "dev", "--to", "sha256:" + "e" * 64], 3),
+    ("unknown option", ["promote", "{app}", "--to", "dev", "--colour"], 2),
+    ("missing option", ["promote", "{app}", "--commit", "{c0}"], 2),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "code"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_changes_nothing(
+    seeded: tuple[Project, str, list[str], list[str]], name: str, args: list[str], code: int
+) -> None:
+    p, app, commits, digests = seeded
+    values = {
+        "app": app,
+        "prefix": p.prefix,
+        "c0": commits[0],
+        "c1": commits[1],
+        "d0": digests[0],
+        "d1": digests[1],
+        "new": sha("never-built"),
+    }
+    before = p.snapshot(repos_of(p, app))
+    run = p.boda(*[a.format(**values) for a in args])
+    assert run.code == code, (run.code, run.err)
+    assert run.out == ""
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("boda: error: "), run.err
+    assert "Traceback" not in run.err
+    assert p.snapshot(repos_of(p, app)) == before
+
+
+def test_ambiguous_prefix_is_exit_2(seeded: tuple[Project, str, list[str], list[str]]) -> None:
+    p, app, _commits, _digests = seeded
+    prefix = two_builds_sharing_prefix(p, app)
+    before = p.snapshot(repos_of(p, app))
+    run = p.boda("promote", app, "--to", "dev", "--commit", prefix)
+    assert run.code == 2 and "ambiguous" in run.err
+    assert p.snapshot(repos_of(p, app)) == before
+    assert p.boda("promote", app, "--to", "dev", "--commit", prefix + "a").code == 0
+
+
+CYCLIC = 'registry = "oci-layout:r"\n' + "".join(
+    f'[[environments]]\nname = "{a}"\nafter = "{b}"\n' for a, b in (("a", "b"), ("b", "a"))
+)
+
+
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        (CYCLIC, "cycle"),
+        ('registry = "oci-layout:r"\nstrategy = "tags"\n', "unknown key"),
+        ('registry = "oci-layout:r"\n[[environments]]\nname = "b"\nafter = "zz"\n', "upstream"),
+        ("registry = \n", "invalid TOML"),
+    ],
+    ids=["cyclic", "misplaced-key", "missing-upstream", "malformed"],
+)
+def test_bad_config(tmp_path: Path, boda: Any, config: str, needle: str) -> None:
+    (tmp_path / "boda.toml").write_text(config)
+    run = boda("--config", str(tmp_path / "boda.toml"), "status", "foo/bar")
+    assert run.code == 2 and needle in run.err and str(tmp_path / "boda.toml") in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert not (tmp_path / ".boda").exists() and not (tmp_path / "r").exists()
+
+
+def test_unreachable_registry_is_exit_6(tmp_path: Path, boda: Any, sqlite_url: str) -> None:
+    from fixtures.registry import free_port
+
+    p = make_project(tmp_path, f"http://127.0.0.1:{free_port()}", sqlite_url, "tags", boda)
+    run = p.boda("build", "foo/bar", "--commit", sha(1), "--image", ":v1")
+    assert run.code == 6 and len(run.err.strip().splitlines()) == 1, run.err
+    assert "127.0.0.1" in run.err

@@ -1,0 +1,191 @@
+"""The whole lifecycle through the CLI, on both backends and both strategies."""
+
+from __future__ import annotations
+
+import pytest
+
+from boda.imagegen import make_image
+from boda.types import Digest, Reference
+from conftest import Project, make_project
+from fixtures.registry import skopeo_inspect_digest
+
+
+def promote_through(p: Project, app: str, commit: str, *, until: str = "prd") -> None:
+    """dev -> stg -> prd with the evidence each gate needs."""
+    assert p.boda("promote", app, "--to", "dev", "--commit", commit).code == 0
+    assert (
+        p.boda(
+            "evidence", app, "--env", "dev", "--commit", commit, "--kind", "tests", "--result", "pass"
+        ).code
+        == 0
+    )
+    if until == "dev":
+        return
+    run = p.boda("promote", app, "--to", "stg", "--commit", commit, "--json")
+    assert run.code == 0, run.err
+    for kind in ("tests", "signoff"):
+        assert (
+            p.boda(
+                "evidence", app, "--env", "stg", "--commit", commit, "--kind", kind, "--result", "pass"
+            ).code
+            == 0
+        )
+    if until == "stg":
+        return
+    run = p.boda("promote", app, "--to", "prd", "--commit", commit, "--by", "carol", "--reason", "release")
+    assert run.code == 0, run.err
+
+
+def pulled_digest(p: Project, reference: str) -> str:
+    """The digest a deploy tool pulls for `reference`, read with skopeo where it is a registry."""
+    ref = Reference.parse(reference)
+    if ref.is_layout:
+        registry = p.registry()
+        try:
+            head = registry.manifest_head(ref.repository, ref.identifier)
+            assert head is not None
+            return str(head.digest)
+        finally:
+            registry.close()
+    return skopeo_inspect_digest(reference)
+
+
+@pytest.mark.parametrize("index", [False, True], ids=["image", "multiarch"])
+def test_build_promote_rollback_status(project: Project, index: bool) -> None:
+    p = project
+    app = p.app("web")
+    builds = [p.build(app, n, index=index) for n in range(3)]
+    (c0, d0), (c1, d1), (c2, d2) = builds
+
+    # Re-running a build is a no-op; the commit tag names the digest.
+    again = p.boda("build", app, "--commit", c0, "--digest", d0, "--json")
+    assert again.code == 0 and again.json["created"] is False
+    assert p.tags(app)[c0[:8]] == d0
+
+    for commit in (c0, c1):
+        promote_through(p, app, commit)
+    run = p.boda("promote", app, "--to", "dev", "--commit", c2, "--json")
+    assert run.code == 0
+    reference = run.json["promotions"][0]["reference"]
+    assert reference.endswith("@" + d2)
+    assert pulled_digest(p, reference) == d2  # invariant 1, read back by an independent client
+
+    status = p.boda("status", app, "--json")
+    assert status.code == 0, status.err
+    envs = {e["name"]: e for e in status.json["environments"]}
+    assert status.json["app"] == app and list(envs) == ["dev", "stg", "prd"]
+    assert envs["prd"]["after"] == "stg"
+    assert envs["prd"]["current"]["digest"] == d1
+    assert envs["prd"]["current"]["commit"] == c1
+    assert envs["prd"]["current"]["promoted_by"] == "carol" and envs["prd"]["current"]["kind"] == "promote"
+    assert set(envs["prd"]["current"]) == {
+        "digest",
+        "commit",
+        "reference",
+        "promoted_at",
+        "promoted_by",
+        "kind",
+    }
+    assert [x["digest"] for x in envs["prd"]["previous"]] == [d0]
+    assert [x["digest"] for x in envs["dev"]["previous"]] == [d1, d0]
+    assert {e["kind"] for e in envs["stg"]["evidence"]} == {"tests", "signoff"}
+    assert set(envs["stg"]["evidence"][0]) == {"kind", "result", "by", "at", "url"}
+
+    # Strategy-specific registry state.
+    if p.strategy == "tags":
+        assert p.tags(app)["prd"] == d1 and p.tags(app)["dev"] == d2
+    else:
+        assert p.tags(f"{app}-prd") == {c0[:8]: d0, c1[:8]: d1}
+        assert pulled_digest(p, envs["prd"]["current"]["reference"]) == d1
+
+    # Rollback: back to the previous distinct digest, recorded as a rollback.
+    back = p.boda("rollback", app, "--env", "prd", "--reason", "bad release", "--json")
+    assert back.code == 0, back.err
+    assert back.json["digest"] == d0 and back.json["kind"] == "rollback"
+    assert pulled_digest(p, back.json["reference"]) == d0
+    hist = p.boda("history", app, "--env", "prd", "--json").json
+    assert [(e["digest"], e["kind"]) for e in hist["entries"]] == [
+        (d0, "rollback"),
+        (d1, "promote"),
+        (d0, "promote"),
+    ]
+    assert hist["entries"][0]["reason"] == "bad release"
+    assert set(hist["entries"][0]) == {"env", "digest", "commit", "at", "by", "kind", "reason"}
+
+    where = p.boda("whereis", app, "--commit", c1[:7], "--json")
+    assert where.code == 0
+    match = where.json["matches"][0]
+    assert {r["env"] for r in match["running_in"]} == {"stg"}
+    assert {r["env"] for r in match["ran_in"]} == {"dev", "prd"}
+
+    verify = p.boda("verify", app, "--json")
+    assert verify.code == 0, verify.out
+    assert verify.json["ok"] is True
+
+
+def test_rollback_to_named_and_refusals(project: Project) -> None:
+    p = project
+    app = p.app("api")
+    (c0, d0), (c1, d1), (c2, _d2) = [p.build(app, n) for n in range(3)]
+    for commit in (c0, c1):
+        promote_through(p, app, commit, until="dev")
+    assert p.boda("rollback", app, "--env", "dev", "--to", c2).code == 3  # never current in dev
+    assert p.boda("rollback", app, "--env", "stg").code == 4  # never promoted there
+    run = p.boda("rollback", app, "--env", "dev", "--to", d0, "--json")
+    assert run.code == 0 and run.json["digest"] == d0
+    run = p.boda("rollback", app, "--env", "dev", "--to", c1[:9], "--json")
+    assert run.code == 0 and run.json["digest"] == d1
+
+
+def test_verify_reports_drift(project: Project) -> None:
+    p = project
+    app = p.app("drift")
+    (c0, d0), (_c1, d1) = [p.build(app, n) for n in range(2)]
+    promote_through(p, app, c0, until="dev")
+    registry = p.registry()
+    try:
+        if p.strategy == "tags":
+            # Someone moves the environment tag by hand.
+            manifest = registry.manifest_get(app, d1)
+            registry.manifest_put(app, "dev", manifest)
+        else:
+            registry.manifest_delete(f"{app}-dev", Digest.parse(d0))
+    finally:
+        registry.close()
+    run = p.boda("verify", app, "--json")
+    assert run.code == 5
+    assert run.json["ok"] is False and run.json["drifts"]
+
+
+def test_release_of_several_apps_is_all_or_nothing(project: Project) -> None:
+    p = project
+    web, api = p.app("web"), p.app("api")
+    commit = "0" * 40
+    for app in (web, api):
+        p.push(app, make_image(f"{p.prefix}{app}"), "ci")
+        assert p.boda("build", app, "--commit", commit, "--image", ":ci").code == 0
+    run = p.boda("promote", web, api, "--to", "dev", "--commit", commit[:7], "--json")
+    assert run.code == 0, run.err
+    assert {x["app"] for x in run.json["promotions"]} == {web, api}
+    p.boda("evidence", web, "--env", "dev", "--commit", commit, "--kind", "tests", "--result", "pass")
+    p.boda("evidence", api, "--env", "dev", "--commit", commit, "--kind", "tests", "--result", "fail")
+    repos = [web, api, f"{web}-stg", f"{api}-stg"]
+    before = p.snapshot(repos)
+    run = p.boda("promote", web, api, "--to", "stg", "--commit", commit)
+    assert run.code == 3 and api in run.err and "\n" not in run.err.strip()
+    assert p.snapshot(repos) == before
+    p.boda("evidence", api, "--env", "dev", "--commit", commit, "--kind", "tests", "--result", "pass")
+    run = p.boda("promote", web, api, "--to", "stg", "--commit", commit, "--json")
+    assert run.code == 0 and len(run.json["promotions"]) == 2
+
+
+def test_postgres_ledger_end_to_end(tmp_path, registry, postgres_url, boda) -> None:  # type: ignore[no-untyped-def]
+    p = make_project(tmp_path / "pg", registry.url, postgres_url, "repos", boda)
+    app = p.app("svc")
+    commit, digest = p.build(app, 0, index=True)
+    promote_through(p, app, commit)
+    status = p.boda("status", app, "--json").json
+    prd = next(e for e in status["environments"] if e["name"] == "prd")
+    assert prd["current"]["digest"] == digest
+    assert skopeo_inspect_digest(prd["current"]["reference"]) == digest
+    assert p.boda("verify", app).code == 0
