@@ -55,8 +55,15 @@ def verify(ctx: Context, app: str) -> VerifyResult:
     app_repo = config.repository_for(app, None)
     # (kind, repository, tag-or-digest, expected digest)
     checks: list[tuple[str, str, str, str]] = []
+    # Images boda expired on purpose are gone with their tags; that is not drift.
+    expired = {
+        (str(e.detail.get("repository")), str(e.digest))
+        for e in ctx.ledger.events(app)
+        if e.action == "expire"
+    }
     for build in ctx.ledger.list_builds(app):
-        checks.append(("commit-tag", app_repo, config.commit_tag_for(build.commit), str(build.digest)))
+        if (app_repo, str(build.digest)) not in expired:
+            checks.append(("commit-tag", app_repo, config.commit_tag_for(build.commit), str(build.digest)))
     for env, current in ctx.ledger.current_all(app).items():
         digest = str(current.digest)
         if config.strategy == "tags":
