@@ -1,0 +1,278 @@
+"""The ledger's records and the one `Ledger` protocol both databases implement.
+
+Builds, promotions, evidence and events are append-only; pins are the one mutable fact. Every
+change also appends an `Event` in the same transaction. Lists are newest first. Timestamps are
+timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from boda.types import Digest
+
+PROMOTION_KINDS = frozenset({"promote", "rollback", "force"})
+EVIDENCE_RESULTS = frozenset({"pass", "fail"})
+
+
+@dataclass(frozen=True)
+class Build:
+    """A commit of an app built into a digest; one commit has one digest per app."""
+
+    app: str
+    commit: str
+    digest: Digest
+    reference: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A digest made current in an environment; `previous_digest` was current just before."""
+
+    id: int
+    app: str
+    env: str
+    digest: Digest
+    commit: str | None
+    reference: str
+    at: datetime
+    by: str
+    kind: str
+    reason: str | None
+    previous_digest: Digest | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A fact about a digest in an environment (`tests` passed, `signoff` given, ...)."""
+
+    id: int
+    app: str
+    env: str
+    digest: Digest
+    kind: str
+    result: str
+    by: str
+    at: datetime
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A digest protected from expiry by hand."""
+
+    app: str
+    digest: Digest
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only audit log."""
+
+    id: int
+    at: datetime
+    by: str
+    action: str
+    app: str
+    env: str | None
+    digest: Digest | None
+    reason: str | None
+    detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@runtime_checkable
+class PromotionTx(Protocol):
+    """The open transaction of `Ledger.promotion_lock(app, env)`; promotions of that pair wait for it."""
+
+    app: str
+    env: str
+
+    def current(self) -> Promotion | None:
+        """The current promotion of the locked (app, env)."""
+        ...
+
+    def previous_digests(self, depth: int) -> list[Digest]:
+        """`Ledger.previous_digests` for the locked (app, env), read inside the lock."""
+        ...
+
+    def previous_promotions(self, depth: int) -> list[Promotion]:
+        """`Ledger.previous_promotions` for the locked (app, env), read inside the lock."""
+        ...
+
+    def record_promotion(
+        self,
+        *,
+        digest: Digest,
+        commit: str | None,
+        reference: str,
+        by: str,
+        kind: str,
+        reason: str | None,
+        expected_previous: Digest | None,
+    ) -> Promotion:
+        """Append a promotion; Conflict unless the current digest is `expected_previous`."""
+        ...
+
+    def record_event(
+        self,
+        action: str,
+        *,
+        by: str,
+        digest: Digest | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Append an event about the locked (app, env) in this transaction."""
+        ...
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The ledger. Database failures raise LedgerError; missing things are None or NotFound."""
+
+    url: str
+    """The ledger URL with any password redacted."""
+
+    # builds
+    def record_build(
+        self, app: str, *, commit: str, digest: Digest, reference: str, by: str
+    ) -> tuple[Build, bool]:
+        """Record a build: (build, created). Conflict if the commit was built as another digest."""
+        ...
+
+    def get_build(self, app: str, commit: str) -> Build | None: ...
+
+    def builds_by_commit_prefix(self, app: str | None, prefix: str, limit: int | None = None) -> list[Build]:
+        """Builds whose commit starts with `prefix` (lower-case hex), of one app or all, newest first."""
+        ...
+
+    def builds_by_digest(self, digest: Digest, app: str | None = None) -> list[Build]: ...
+
+    def list_builds(self, app: str, limit: int | None = None) -> list[Build]: ...
+
+    def apps(self) -> list[str]:
+        """Every app with a recorded fact, sorted by name."""
+        ...
+
+    # evidence
+    def record_evidence(
+        self,
+        app: str,
+        *,
+        env: str,
+        digest: Digest,
+        kind: str,
+        result: str,
+        by: str,
+        url: str | None = None,
+    ) -> Evidence: ...
+
+    def evidence(self, app: str, env: str | None = None, digest: Digest | None = None) -> list[Evidence]:
+        """All evidence matching the filters, newest first."""
+        ...
+
+    # promotions
+    def promotion_locks(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> AbstractContextManager[Sequence[PromotionTx]]:
+        """`promotion_lock` for several (app, env) pairs at once (a release): one transaction,
+        locks taken in a fixed order; yields one transaction view per pair, in the given order."""
+        ...
+
+    def promotion_lock(self, app: str, env: str) -> AbstractContextManager[PromotionTx]:
+        """Serialise promotions of (app, env): one transaction, committed when the block ends."""
+        ...
+
+    def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]: ...
+
+    def current(self, app: str, env: str) -> Promotion | None: ...
+
+    def current_all(self, app: str) -> dict[str, Promotion]:
+        """The current promotion of every environment the app was ever promoted to."""
+        ...
+
+    def previous_digests(self, app: str, env: str, depth: int) -> list[Digest]:
+        """Up to `depth` distinct digests current in (app, env) before the current one, newest first.
+
+        The current digest itself is never in the list (a rollback to it would change nothing).
+        """
+        ...
+
+    def previous_promotions(self, app: str, env: str, depth: int) -> list[Promotion]:
+        """For each of `previous_digests(app, env, depth)`, the last promotion that made it current."""
+        ...
+
+    def environments_with(self, digest: Digest, app: str | None = None) -> list[Promotion]:
+        """The current promotions whose digest is `digest`: where it runs now."""
+        ...
+
+    def promotions_of(
+        self, digest: Digest, app: str | None = None, env: str | None = None
+    ) -> list[Promotion]:
+        """Every promotion of `digest` (of `app`, in `env`), newest first: where it ran."""
+        ...
+
+    # pins
+    def pin(self, app: str, digest: Digest, *, reason: str, by: str) -> tuple[Pin, bool]:
+        """Pin a digest; (existing pin, False) when it already is."""
+        ...
+
+    def unpin(self, app: str, digest: Digest, *, by: str) -> Pin:
+        """Remove a pin and return it; NotFound when the digest is not pinned."""
+        ...
+
+    def pins(self, app: str) -> list[Pin]: ...
+
+    # events
+    def record_event(
+        self,
+        action: str,
+        *,
+        app: str,
+        by: str,
+        env: str | None = None,
+        digest: Digest | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Event: ...
+
+    def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+
+    def schema_version(self) -> int:
+        """The database's schema version (the latest this boda knows, once opened)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Ledger: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password (userinfo or `password=` query parameter) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        redacted = url
+        if parts.password is not None:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            redacted = redacted.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(key.lower() == "password" for key, _ in pairs):
+            base, _, rest = redacted.partition("?")
+            _query, hash_, fragment = rest.partition("#")
+            hidden = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
+            redacted = f"{base}?{urlencode(hidden, safe='*')}{hash_}{fragment}"
+        return redacted
+    except ValueError:
+        return "<unparsable ledger URL>"

@@ -1,0 +1,96 @@
+"""The SQLite dialect: one file (WAL, foreign keys on), writers serialised by `BEGIN IMMEDIATE`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boda.errors import LedgerError
+from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, migrate
+
+# How long a writer waits for another one (a promotion holds the lock around its registry write).
+BUSY_TIMEOUT_S = 60.0
+MEMORY = ":memory:"
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    timestamp_type = "TEXT"
+    errors = (sqlite3.Error,)
+
+    def __init__(self, path: str, url: str) -> None:
+        self.url = url
+        if path != MEMORY:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(
+                    f"ledger {url}: cannot create {Path(path).parent}: {exc.strerror}"
+                ) from None
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise self.error(exc) from None
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def script(self, sql: str) -> None:
+        # executescript() would commit the open transaction, so run the statements one by one.
+        statement = ""
+        for line in sql.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
+                self._conn.execute(statement)
+                statement = ""
+        if statement.strip() and not statement.strip().startswith("--"):
+            self._conn.execute(statement)
+
+    def begin_write(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: `BEGIN IMMEDIATE` already holds the database's one write lock."""
+
+    def table_exists(self, name: str) -> bool:
+        rows = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return rows.fetchone() is not None
+
+    def to_db_time(self, value: datetime) -> object:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def from_db_time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value).astimezone(UTC)
+
+    def describe(self, exc: Exception) -> str:
+        text = super().describe(exc)
+        if "database is locked" in text:
+            return f"{text} (another boda held it longer than {BUSY_TIMEOUT_S:.0f} s)"
+        return text
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_sqlite(path: str, url: str, clock: Clock | None = None) -> SqlLedger:
+    """Open (creating the file and its folder if needed) and migrate a SQLite ledger."""
+    db = SqliteDialect(path, url)
+    try:
+        migrate(db, clock)
+    except BaseException:
+        db.close()
+        raise
+    return SqlLedger(db, clock)

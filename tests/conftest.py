@@ -1,0 +1,1 @@
+pytest_plugins = ["fixtures.registry", "fixtures.ledger", "fixtures.cli", "fixtures.moto"]

@@ -1,0 +1,169 @@
+"""Schema migrations, the append-only guard, and how opening a ledger fails."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, LedgerError, UsageError
+from boda.ledger import _sql, open_ledger, redact_url
+from boda.types import Digest
+
+
+def raw(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one statement on the ledger database behind boda's back."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)) as conn:
+            return conn.execute(statement).fetchall()
+    with psycopg.connect(url, autocommit=True) as pg:
+        cursor = pg.execute(statement.encode())
+        return cursor.fetchall() if cursor.description else []
+
+
+def latest(url: str) -> int:
+    return _sql.migrations("sqlite" if url.startswith("sqlite") else "postgres")[-1][0]
+
+
+def test_every_dialect_has_the_same_numbered_migrations() -> None:
+    sqlite_steps = [(v, name) for v, name, _ in _sql.migrations("sqlite")]
+    postgres_steps = [(v, name) for v, name, _ in _sql.migrations("postgres")]
+    assert sqlite_steps == postgres_steps
+    assert sqlite_steps[0] == (1, "init")
+
+
+def test_a_fresh_database_gets_the_latest_schema_once(ledger_url: str) -> None:
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.schema_version() == latest(ledger_url)
+    rows = raw(ledger_url, "SELECT version, name, applied_at FROM schema_version ORDER BY version")
+    assert [r[0] for r in rows] == list(range(1, latest(ledger_url) + 1))
+
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.schema_version() == latest(ledger_url)
+    assert raw(ledger_url, "SELECT version, name, applied_at FROM schema_version ORDER BY version") == rows
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(ledger_url: str) -> None:
+    open_ledger(ledger_url).close()
+    future = latest(ledger_url) + 1
+    raw(
+        ledger_url,
+        "INSERT INTO schema_version (version, name, applied_at)"
+        f" VALUES ({future}, 'future', CURRENT_TIMESTAMP)",
+    )
+    with pytest.raises(LedgerError) as caught:
+        open_ledger(ledger_url)
+    assert f"has schema version {future}, newer than version {future - 1}" in caught.value.message
+    assert caught.value.exit_code == EXIT_UNAVAILABLE
+    assert caught.value.hint is not None and "upgrade boda" in caught.value.hint
+
+
+def test_a_failing_migration_changes_nothing(
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialect = "sqlite" if ledger_url.startswith("sqlite") else "postgres"
+    real = _sql.migrations(dialect)
+    broken = tmp_path / "9999_broken.sql"
+    broken.write_text("CREATE TABLE half_done (a INTEGER);\nSELEC nonsense;\n")
+    monkeypatch.setattr(_sql, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
+    with pytest.raises(LedgerError, match="cannot migrate the schema to version") as caught:
+        open_ledger(ledger_url)
+    assert "\n" not in caught.value.message
+
+    monkeypatch.undo()
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.schema_version() == len(real)
+    with pytest.raises((sqlite3.Error, psycopg.Error)):
+        raw(ledger_url, "SELECT * FROM half_done")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE promotions SET env = 'stg'",
+        "DELETE FROM promotions",
+        "UPDATE builds SET digest = 'x'",
+        "DELETE FROM events",
+        "UPDATE evidence SET result = 'pass'",
+    ],
+)
+def test_history_tables_are_append_only(ledger_url: str, statement: str) -> None:
+    digest = Digest.of(b"x")
+    with open_ledger(ledger_url) as ledger:
+        ledger.record_build("app", commit="a" * 40, digest=digest, reference="r", by="ci")
+        ledger.record_evidence("app", env="dev", digest=digest, kind="tests", result="fail", by="ci")
+        with ledger.promotion_lock("app", "dev") as tx:
+            tx.record_promotion(
+                digest=digest,
+                commit=None,
+                reference="r",
+                by="ci",
+                kind="promote",
+                reason=None,
+                expected_previous=None,
+            )
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
+        raw(ledger_url, statement)
+
+
+# -- failures when opening ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://boda:s3cret@db.example/boda",
+        "sqlite://relative.db",
+        "sqlite:///",
+        "sqlite:///ledger.db?mode=ro",
+        "",
+        "postgresql://boda:s3cret@db.example/boda?no_such_option=1",
+    ],
+)
+def test_a_malformed_url_is_a_usage_error_without_the_password(url: str) -> None:
+    with pytest.raises(UsageError, match="invalid ledger URL") as caught:
+        open_ledger(url)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert "s3cret" not in caught.value.diagnostics()
+    assert "\n" not in caught.value.message
+
+
+def test_unreachable_postgres_is_a_one_line_ledger_error_without_the_password() -> None:
+    with pytest.raises(LedgerError) as caught:
+        open_ledger("postgresql://boda:s3cret@127.0.0.1:1/boda")
+    error = caught.value
+    assert error.exit_code == EXIT_UNAVAILABLE
+    assert error.message.startswith("ledger postgresql://boda:***@127.0.0.1:1/boda is unreachable: ")
+    assert "\n" not in error.message
+    assert "s3cret" not in error.diagnostics()
+
+
+def test_an_unusable_sqlite_path_is_a_ledger_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(LedgerError, match="cannot create") as caught:
+        open_ledger(f"sqlite:///{tmp_path}/file/ledger.db")
+    assert caught.value.exit_code == EXIT_UNAVAILABLE
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database"):
+        open_ledger(f"sqlite:///{tmp_path}/garbage.db")
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("postgresql://u:p%40ss@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://h/db?user=u&password=secret", "postgresql://h/db?user=u&password=***"),
+        ("sqlite:///.boda/ledger.db", "sqlite:///.boda/ledger.db"),
+        (
+            "postgres://u:pw@[::1]:5432/db?options=-csearch_path%3Dx",
+            "postgres://u:***@[::1]:5432/db?options=-csearch_path%3Dx",
+        ),
+    ],
+)
+def test_redact_url(url: str, redacted: str) -> None:
+    assert redact_url(url) == redacted
