@@ -20,6 +20,7 @@ from boda.errors import UsageError
 from boda.types import LAYOUT_SCHEME, Reference
 
 if TYPE_CHECKING:
+    from boda.config import EcrSettings
     from boda.registry.base import Registry
 
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -46,11 +47,14 @@ def insecure_hosts() -> frozenset[str]:
     )
 
 
-def open_registry(url: str, *, base_dir: Path | None = None, insecure: bool = False) -> Registry:
+def open_registry(
+    url: str, *, base_dir: Path | None = None, insecure: bool = False, ecr: EcrSettings | None = None
+) -> Registry:
     """Open the backend a registry URL names.
 
     `base_dir` anchors a relative layout path (the config file's folder). `insecure` allows plain
-    HTTP to a non-loopback host (as does listing it in BODA_INSECURE_REGISTRIES).
+    HTTP to a non-loopback host (as does listing it in BODA_INSECURE_REGISTRIES). `ecr` configures the
+    repositories an ECR backend creates.
     """
     if url.startswith(LAYOUT_SCHEME):
         from boda.registry.layout import LayoutRegistry
@@ -67,7 +71,7 @@ def open_registry(url: str, *, base_dir: Path | None = None, insecure: bool = Fa
             raise UsageError(f"registry URL {url!r}: expected ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com")
         from boda.registry.ecr import EcrRegistry
 
-        return EcrRegistry(host)
+        return EcrRegistry(host, settings=ecr)
     scheme = None
     host = url
     if "://" in url:
@@ -80,7 +84,7 @@ def open_registry(url: str, *, base_dir: Path | None = None, insecure: bool = Fa
     if ECR_HOST.match(host) and scheme is None:
         from boda.registry.ecr import EcrRegistry
 
-        return EcrRegistry(host)
+        return EcrRegistry(host, settings=ecr)
     plain_ok = is_loopback(host) or insecure or host in insecure_hosts()
     if scheme == "http" and not plain_ok:
         raise UsageError(

@@ -77,7 +77,9 @@ class Context:
         if self._registry is None:
             from boda.registry import open_registry
 
-            self._registry = open_registry(self.config.registry, base_dir=self.config.base_dir)
+            self._registry = open_registry(
+                self.config.registry, base_dir=self.config.base_dir, ecr=self.config.ecr
+            )
         return self._registry
 
     @cached_property
