@@ -25,8 +25,16 @@ def test_digest_round_trip_and_of() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "sha256", f"md5:{HEX64}", "sha256:abc", f"sha256:{HEX64.upper()}", "sha512:" + "a" * 64,
-     f"sha256:{'g' * 64}", f"sha256:{HEX64}0"],
+    [
+        "",
+        "sha256",
+        f"md5:{HEX64}",
+        "sha256:abc",
+        f"sha256:{HEX64.upper()}",
+        "sha512:" + "a" * 64,
+        f"sha256:{'g' * 64}",
+        f"sha256:{HEX64}0",
+    ],
 )
 def test_digest_rejects(text: str) -> None:
     with pytest.raises(ReferenceError_) as err:
@@ -46,10 +54,18 @@ def test_digest_rejects(text: str) -> None:
         (f"ghcr.io/o/r:t@sha256:{HEX64}", "ghcr.io", "o/r", "t", f"sha256:{HEX64}"),
         ("[::1]:5000/a/b:c", "[::1]:5000", "a/b", "c", None),
         ("oci-layout:/tmp/reg:foo/bar:v1", "oci-layout:/tmp/reg", "foo/bar", "v1", None),
-        ("registry.example.com/a__b/c-d/e.f:x_Y.1-2", "registry.example.com", "a__b/c-d/e.f", "x_Y.1-2", None),
+        (
+            "registry.example.com/a__b/c-d/e.f:x_Y.1-2",
+            "registry.example.com",
+            "a__b/c-d/e.f",
+            "x_Y.1-2",
+            None,
+        ),
     ],
 )
-def test_reference_parse(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+def test_reference_parse(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
     ref = Reference.parse(text)
     assert (ref.registry, ref.repository, ref.tag) == (registry, repository, tag)
     assert (str(ref.digest) if ref.digest else None) == digest
@@ -58,8 +74,22 @@ def test_reference_parse(text: str, registry: str, repository: str, tag: str | N
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ubuntu", "UPPER/case", "host.io/Foo", "foo//bar", "foo/bar:", "foo/bar:-tag", "foo/bar@sha256:xyz",
-     "http://host/foo", "foo/bar:" + "t" * 129, "a/" + "b" * 260, "foo/-bar", "oci-layout:/x", "oci-layout::a"],
+    [
+        "",
+        " ubuntu",
+        "UPPER/case",
+        "host.io/Foo",
+        "foo//bar",
+        "foo/bar:",
+        "foo/bar:-tag",
+        "foo/bar@sha256:xyz",
+        "http://host/foo",
+        "foo/bar:" + "t" * 129,
+        "a/" + "b" * 260,
+        "foo/-bar",
+        "oci-layout:/x",
+        "oci-layout::a",
+    ],
 )
 def test_reference_rejects(text: str) -> None:
     with pytest.raises(ReferenceError_) as err:
@@ -95,9 +125,14 @@ def test_manifest_mismatch_rejected() -> None:
 
 
 def test_manifest_media_type_from_header_and_unsupported() -> None:
-    raw = b'{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:%s","size":1},"layers":[]}' % HEX64.encode()
+    raw = (
+        b'{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:%s","size":1},"layers":[]}'
+        % HEX64.encode()
+    )
     assert Manifest.from_bytes(raw, OCI_MANIFEST + "; charset=utf-8").media_type == OCI_MANIFEST
     with pytest.raises(ReferenceError_):
-        Manifest.from_bytes(b'{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}')
+        Manifest.from_bytes(
+            b'{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}'
+        )
     with pytest.raises(ReferenceError_):
         _ = Manifest.from_bytes(b"[1,2]", OCI_MANIFEST).json

@@ -141,13 +141,20 @@ def status_text(data: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("app")
+@click.option(
+    "--previous",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 100000),
+    help="How many earlier digests to show per environment.",
+)
 @json_option
-def status(app: str, as_json: bool) -> None:
+def status(app: str, previous: int, as_json: bool) -> None:
     """What runs in each environment of APP now, since when, by whom, and what ran before."""
     from boda.services.status import status as run
 
     with open_context() as ctx:
-        data = run(ctx, app)
+        data = run(ctx, app, previous=previous)
     emit(data, as_json, status_text)
 
 

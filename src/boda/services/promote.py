@@ -21,7 +21,7 @@ from boda.services.evidence import latest_per_kind
 from boda.types import Digest, is_digest
 
 if TYPE_CHECKING:
-    from boda.ledger.base import Build, Promotion
+    from boda.ledger.base import Build
 
 PROMOTE, ROLLBACK, FORCE = "promote", "rollback", "force"
 
@@ -61,8 +61,7 @@ def gate_failures(ctx: Context, app: str, env: Environment, digest: Digest) -> l
         return []
     upstream = env.after
     reasons = []
-    ran_upstream = any(p.digest == digest for p in ctx.ledger.promotions(app, upstream))
-    if not ran_upstream:
+    if not ctx.ledger.promotions_of(digest, app, upstream):
         reasons.append(f"{digest.short} has never been current in {upstream}")
     latest = latest_per_kind(ctx.ledger.evidence(app, upstream, digest))
     for kind in env.requires:
@@ -119,12 +118,7 @@ def promote(
             hint="record the missing evidence with `boda evidence`, or use --force --reason",
         )
     kind = FORCE if blocked else PROMOTE
-    if len(builds) == 1:
-        placements = [_place(ctx, builds[0], env, kind, actor, reason)]
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(builds)))) as pool:
-            placements = list(pool.map(lambda b: _place(ctx, b, env, kind, actor, reason), builds))
-    return PromotionResult(to, tuple(placements))
+    return PromotionResult(to, tuple(_place(ctx, builds, env, kind, actor, reason, concurrency)))
 
 
 def rollback(
@@ -140,24 +134,24 @@ def rollback(
     current there before)."""
     environment = ctx.config.environment(env)
     ctx.require_app(app)
-    history = ctx.ledger.promotions(app, env)
-    if not history:
+    current = ctx.ledger.current(app, env)
+    if current is None:
         raise NotFound(f"{app} has never been promoted to {env}; nothing to roll back")
-    current = history[0].digest
     if to is None:
-        target = next((p.digest for p in history if p.digest != current), None)
-        if target is None:
+        earlier = ctx.ledger.previous_digests(app, env, 1)
+        if not earlier:
             raise NotFound(f"{app} in {env} has no previous digest to roll back to")
+        target = earlier[0]
     else:
         target = _rollback_target(ctx, app, to)
-        if not any(p.digest == target for p in history[1:]) and target != current:
+        if not ctx.ledger.promotions_of(target, app, env):
             raise Refused(
                 f"{target.short} was never current in {env}; rollback only returns to earlier digests"
             )
     builds = ctx.ledger.builds_by_digest(target, app)
     if not builds:
         raise NotFound(f"no build of {app} has digest {target}")
-    return _place(ctx, builds[0], environment, ROLLBACK, identity(by), reason)
+    return _place(ctx, builds[:1], environment, ROLLBACK, identity(by), reason)[0]
 
 
 def _rollback_target(ctx: Context, app: str, to: str) -> Digest:
@@ -167,47 +161,70 @@ def _rollback_target(ctx: Context, app: str, to: str) -> Digest:
 
 
 def _place(
-    ctx: Context, build: Build, env: Environment, kind: str, actor: str, reason: str | None
-) -> Placement:
-    """Under the environment lock: write the registry, read the digest back, record it."""
-    repo = ctx.config.repository_for(build.app, env.name)
-    with ctx.ledger.promotion_lock(build.app, env.name) as tx:
-        current: Promotion | None = tx.current()
-        report = _write_registry(ctx, build, env.name)
-        _read_back(ctx, build, env.name)
-        reference = ctx.reference(repo, digest=build.digest)
-        if current is not None and current.digest == build.digest:
-            return Placement(
-                build.app,
-                env.name,
-                build.digest,
-                build.commit,
-                reference,
-                kind,
-                current.digest,
-                False,
-                report,
+    ctx: Context,
+    builds: Sequence[Build],
+    env: Environment,
+    kind: str,
+    actor: str,
+    reason: str | None,
+    concurrency: int = 8,
+) -> list[Placement]:
+    """Holding the environment locks of every app: write the registry (concurrently for a
+    release), read each digest back, and record what landed.
+
+    If some registry writes fail, the ones that succeeded are still recorded (the ledger always
+    says what the registry says) and the first failure is raised afterwards.
+    """
+    with ctx.ledger.promotion_locks([(b.app, env.name) for b in builds]) as txs:
+        currents = [tx.current() for tx in txs]
+
+        def registry_work(build: Build) -> dict[str, Any] | BaseException:
+            try:
+                report = _write_registry(ctx, build, env.name)
+                _read_back(ctx, build, env.name)
+                return report
+            except Exception as exc:  # reported after the others are recorded
+                return exc
+
+        if len(builds) == 1:
+            outcomes = [registry_work(builds[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(builds)))) as pool:
+                outcomes = list(pool.map(registry_work, builds))
+        placements = []
+        for build, tx, current, outcome in zip(builds, txs, currents, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                continue
+            reference = ctx.reference(ctx.config.repository_for(build.app, env.name), digest=build.digest)
+            previous = current.digest if current else None
+            changed = previous != build.digest
+            if changed:
+                tx.record_promotion(
+                    digest=build.digest,
+                    commit=build.commit,
+                    reference=reference,
+                    by=actor,
+                    kind=kind,
+                    reason=reason,
+                    expected_previous=previous,
+                )
+            placements.append(
+                Placement(
+                    build.app,
+                    env.name,
+                    build.digest,
+                    build.commit,
+                    reference,
+                    kind,
+                    previous,
+                    changed,
+                    outcome,
+                )
             )
-        tx.record_promotion(
-            digest=build.digest,
-            commit=build.commit,
-            reference=reference,
-            by=actor,
-            kind=kind,
-            reason=reason,
-            expected_previous=current.digest if current else None,
-        )
-    return Placement(
-        build.app,
-        env.name,
-        build.digest,
-        build.commit,
-        reference,
-        kind,
-        current.digest if current else None,
-        True,
-        report,
-    )
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
+    return placements
 
 
 def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:

@@ -25,19 +25,15 @@ def placement_json(p: Promotion) -> dict[str, Any]:
     }
 
 
-def status(ctx: Context, app: str) -> dict[str, Any]:
-    """Per environment: current digest, previous distinct digests (newest first), evidence."""
+def status(ctx: Context, app: str, *, previous: int = 10) -> dict[str, Any]:
+    """Per environment: current digest, up to `previous` earlier distinct digests (newest first),
+    and the evidence for the current digest."""
     ctx.require_app(app)
+    current_all = ctx.ledger.current_all(app)
     environments = []
     for env in ctx.config.environments:
-        history = ctx.ledger.promotions(app, env.name)
-        current = history[0] if history else None
-        previous: list[Promotion] = []
-        seen = {current.digest} if current else set()
-        for p in history[1:]:
-            if p.digest not in seen:
-                seen.add(p.digest)
-                previous.append(p)
+        current = current_all.get(env.name)
+        earlier = ctx.ledger.previous_promotions(app, env.name, previous) if current else []
         evidence = []
         if current is not None:
             latest = latest_per_kind(ctx.ledger.evidence(app, env.name, current.digest))
@@ -47,7 +43,7 @@ def status(ctx: Context, app: str) -> dict[str, Any]:
                 "name": env.name,
                 "after": env.after,
                 "current": placement_json(current) if current else None,
-                "previous": [placement_json(p) for p in previous],
+                "previous": [placement_json(p) for p in earlier],
                 "evidence": evidence,
             }
         )
@@ -101,28 +97,19 @@ def whereis(
         )
     matches = []
     for build in builds:
-        running, ran = [], []
-        for env in ctx.config.environments:
-            history = ctx.ledger.promotions(build.app, env.name)
-            if history and history[0].digest == build.digest:
-                running.append({"env": env.name, "since": history[0].at.isoformat()})
-            elif any(p.digest == build.digest for p in history):
-                last = next(p for p in history if p.digest == build.digest)
-                ran.append({"env": env.name, "until": _replaced_at(history, last).isoformat()})
+        running = {p.env: p for p in ctx.ledger.environments_with(build.digest, build.app)}
+        ran: dict[str, Promotion] = {}
+        for p in ctx.ledger.promotions_of(build.digest, build.app):
+            if p.env not in running:
+                ran.setdefault(p.env, p)
         matches.append(
             {
                 "app": build.app,
                 "commit": build.commit,
                 "digest": str(build.digest),
                 "reference": build.reference,
-                "running_in": running,
-                "ran_in": ran,
+                "running_in": [{"env": e, "since": p.at.isoformat()} for e, p in sorted(running.items())],
+                "ran_in": [{"env": e, "last_promoted_at": p.at.isoformat()} for e, p in sorted(ran.items())],
             }
         )
     return {"matches": matches}
-
-
-def _replaced_at(history: list[Promotion], entry: Promotion) -> Any:
-    """When the promotion after `entry` (history is newest first) replaced it."""
-    index = history.index(entry)
-    return history[index - 1].at if index > 0 else entry.at
