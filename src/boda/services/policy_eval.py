@@ -1,0 +1,82 @@
+"""`boda policy eval`: an ECR lifecycle policy applied offline to `aws ecr describe-images` output.
+
+Returns data only: ECR's lifecycle policy preview, plus `violations` (in-use images the policy
+would expire). The CLI prints it and exits 3 when there are violations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boda.errors import PolicyError, ReferenceError_, UsageError
+from boda.policy.ecr import evaluate, parse_policy, preview
+from boda.policy.images import parse_images
+from boda.types import Digest
+
+
+def parse_now(text: str) -> datetime:
+    """An evaluation time: ISO 8601 (`Z` accepted); without an offset it is UTC."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"invalid time {text!r}: expected ISO 8601, e.g. 2025-01-31T12:00:00Z") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def evaluate_offline(
+    policy_path: Path, images_path: Path, now: datetime | None, in_use_path: Path | None
+) -> dict[str, Any]:
+    """Evaluate the policy file on the images file at `now` (default: the current time)."""
+    try:
+        text = _read(policy_path, "policy").decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PolicyError(f"{policy_path}: the policy is not UTF-8 text") from None
+    try:
+        policy = parse_policy(text)
+    except PolicyError as exc:
+        raise PolicyError(f"{policy_path}: {exc.message}") from None
+    try:
+        images = parse_images(_read(images_path, "images"))
+    except PolicyError as exc:
+        raise PolicyError(f"{images_path}: {exc.message}") from None
+    in_use = _read_in_use(in_use_path) if in_use_path is not None else frozenset()
+    when = now if now is not None else datetime.now(UTC)
+    result = preview(policy, images, when, evaluate(policy, images, when))
+    result["violations"] = [
+        {
+            "imageDigest": r["imageDigest"],
+            "imageTags": r["imageTags"],
+            "appliedRulePriority": r["appliedRulePriority"],
+            "action": r["action"],
+        }
+        for r in result["previewResults"]
+        if r["action"]["type"] == "EXPIRE" and r["imageDigest"] in in_use
+    ]
+    return result
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+
+
+def _read_in_use(path: Path) -> frozenset[str]:
+    """Digests one per line; blank lines and `#` comments are ignored."""
+    try:
+        lines = _read(path, "in-use").decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the in-use file is not UTF-8 text") from None
+    digests = set()
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            digests.add(str(Digest.parse(text)))
+        except ReferenceError_ as exc:
+            raise ReferenceError_(f"{path}:{number}: {exc.message}") from None
+    return frozenset(digests)
