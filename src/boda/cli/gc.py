@@ -18,14 +18,19 @@ policy_option = click.option(
 )
 
 
+def _reason_text(reason: dict[str, Any]) -> str:
+    if reason["type"] != "rule":
+        return str(reason["detail"])
+    if reason["action"] is None:  # a rule selects it, but a graph constraint of the policy keeps it
+        return f"rule {reason['rulePriority']}: {reason['detail']}"
+    return f"rule {reason['rulePriority']} would {reason['action']}"
+
+
 def plan_text(data: dict[str, Any]) -> str:
     """The plan as a table, one row per image and repository."""
     rows = []
     for e in data["images"]:
-        why = "; ".join(
-            f"rule {r['rulePriority']} would {r['action']}" if r["type"] == "rule" else r["detail"]
-            for r in e["reasons"]
-        )
+        why = "; ".join(_reason_text(r) for r in e["reasons"])
         rows.append(
             [
                 e["action"].upper(),
@@ -57,13 +62,16 @@ def gc() -> None:
 @click.argument("app", required=False)
 @click.option("--all", "all_apps", is_flag=True, help="Plan for every app in the ledger.")
 @policy_option
+@click.option("--now", help="Plan as of this ISO 8601 time (what would expire next week?).")
 @json_option
-def gc_plan(app: str | None, all_apps: bool, policy: Path | None, as_json: bool) -> None:
+def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | None, as_json: bool) -> None:
     """Every image of APP with keep or expire and every reason. Deletes nothing."""
     from boda.services.gc import plan
+    from boda.services.policy_eval import parse_now
 
+    when = parse_now(now) if now else None
     with open_context() as ctx:
-        plans = [plan(ctx, name, policy=policy).to_json() for name in _apps(ctx, app, all_apps)]
+        plans = [plan(ctx, name, policy=policy, now=when).to_json() for name in _apps(ctx, app, all_apps)]
     data: Any = plans[0] if len(plans) == 1 else {"plans": plans}
     emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
 

@@ -48,10 +48,11 @@ def init(path: Path, force: bool) -> None:
 )
 def demo(folder: Path, images: int) -> None:
     """The whole lifecycle on the embedded default (OCI layout + SQLite), narrated."""
+    from boda.cli.gc import plan_text
     from boda.cli.lifecycle import history_text, status_text
     from boda.services.demo import run_demo
 
-    renderers = {"status": status_text, "history": history_text}
+    renderers = {"status": status_text, "history": history_text, "plan": plan_text}
     run_demo(folder, images=images, say=click.echo, show=lambda kind, data: click.echo(renderers[kind](data)))
 
 

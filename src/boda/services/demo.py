@@ -8,6 +8,7 @@ sign-off, rolls back a bad release, and leaves a folder the user can keep explor
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,27 @@ from boda.imagegen import make_image, make_index, push
 from boda.services.build import record_build
 from boda.services.context import Context
 from boda.services.evidence import record_evidence
+from boda.services.gc import apply, plan
 from boda.services.promote import promote, rollback
 from boda.services.status import history, status
+from boda.services.verify import verify
 
 MARKER = ".boda-demo"
+# The demo expires right away (min_age 0s) with a policy that keeps only the newest image, so that
+# what survives is exactly what boda protects.
+DEMO_CONFIG = SAMPLE_CONFIG.replace('min_age = "1d"', 'min_age = "0s"').replace(
+    '# policy = "lifecycle.json"', 'policy = "lifecycle.json"'
+)
+RUTHLESS_POLICY = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "description": "keep only the newest image",
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+            "action": {"type": "expire"},
+        }
+    ]
+}
 APPS = ("shop/web", "shop/api")
 
 Say = Callable[[str], None]
@@ -47,7 +65,8 @@ def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show) -> Path:
     """Run the story; return the config path."""
     _fresh(folder)
     config_path = folder / "boda.toml"
-    config_path.write_text(SAMPLE_CONFIG, encoding="utf-8")
+    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    (folder / "lifecycle.json").write_text(json.dumps(RUTHLESS_POLICY, indent=2), encoding="utf-8")
     ctx = Context(load_config(config_path))
     try:
         _story(ctx, images, say, show)
@@ -71,9 +90,10 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
         say(f"  commit {commit[:8]}: {APPS[-1]} -> {built.digest.short} (commit tag {built.tag})")
 
     say("\n== 2. Every build goes to dev; tests run there")
+    failing = min(4, images - 2)  # the commit whose tests fail
     for n, commit in enumerate(commits):
         promote(ctx, list(APPS), to="dev", commit=commit, by="ci-bot")
-        result = "fail" if n == 4 else "pass"
+        result = "fail" if n == failing else "pass"
         for app in APPS:
             record_evidence(
                 ctx,
@@ -85,15 +105,15 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
                 url=f"https://ci.example.com/runs/{1000 + n}",
                 by="ci-bot",
             )
-    say(f"  {images} promotions to dev; tests failed for commit {commits[4][:8]}")
+    say(f"  {images} promotions to dev; tests failed for commit {commits[failing][:8]}")
 
     say("\n== 3. A commit whose tests failed in dev cannot reach stg")
     try:
-        promote(ctx, ["shop/web"], to="stg", commit=commits[4], by="alice")
+        promote(ctx, ["shop/web"], to="stg", commit=commits[failing], by="alice")
     except Refused as exc:
         say(f"  refused (exit {exc.exit_code}): {exc.message}")
 
-    releases = [commits[i] for i in range(1, images, max(1, images // 4)) if i != 4][:3]
+    releases = [commits[i] for i in range(1, images, max(1, images // 4)) if i != failing][:3]
     say(f"\n== 4. Releases {', '.join(c[:8] for c in releases)} go to stg, get signed off, and reach prd")
     for commit in releases:
         promote(ctx, list(APPS), to="stg", commit=commit, by="alice", reason="release train")
@@ -123,3 +143,13 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
         show("status", status(ctx, app))
     say("\n== 8. Production history of shop/web (newest first)")
     show("history", history(ctx, "shop/web", "prd"))
+
+    say("\n== 9. Expiry with a ruthless policy (keep only the newest image): the plan first")
+    expiry = plan(ctx, "shop/web")
+    show("plan", expiry.to_json())
+    say("\n== 10. Apply it: everything deployed, every rollback target, every index child survives")
+    applied = apply(ctx, "shop/web", yes=True, by="janitor")
+    say(f"  deleted {len(applied.deleted)} images, skipped {len(applied.skipped)}")
+    check = verify(ctx, "shop/web")
+    agreement = "agree" if check.ok else "DISAGREE"
+    say(f"  verify: registry and ledger {agreement} after expiry ({check.checked} checks)")

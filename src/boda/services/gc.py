@@ -27,6 +27,17 @@ if TYPE_CHECKING:
     from boda.registry.base import ImageRecord, Registry
 
 
+def _require_known_app(ctx: Context, app: str) -> None:
+    """Expiry of an app the ledger has never heard of is bad input (exit 2), not a lookup miss:
+    without its history boda cannot prove any of its images unused."""
+    from boda.errors import NotFound
+
+    try:
+        ctx.require_app(app)
+    except NotFound as exc:
+        raise UsageError(f"{exc.message}; refusing to plan expiry without its history") from None
+
+
 def load_policy(path: Path) -> LifecyclePolicy:
     """Read and validate a lifecycle policy file."""
     try:
@@ -237,7 +248,7 @@ class ExpiryPlan:
 
 def plan(ctx: Context, app: str, *, policy: Path | None = None, now: datetime | None = None) -> ExpiryPlan:
     """The expiry plan of `app`; reads everything it needs, or fails before deciding anything."""
-    ctx.require_app(app)
+    _require_known_app(ctx, app)
     rules = policy_for(ctx, policy)
     now = now or datetime.now(UTC)
     facts = ledger_facts(ctx, app)
@@ -339,7 +350,7 @@ def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = No
     """Protect a digest of `app` from expiry until unpinned."""
     if not reason.strip():
         raise UsageError("--reason is required: say why the image must stay")
-    ctx.require_app(app)
+    _require_known_app(ctx, app)
     wanted = Digest.parse(digest)
     ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=identity(by))
     return {"app": app, "digest": str(wanted), "reason": reason, "pinned": True}
@@ -347,7 +358,7 @@ def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = No
 
 def unpin(ctx: Context, app: str, digest: str, *, by: str | None = None) -> dict[str, Any]:
     """Remove a pin (NotFound when the digest is not pinned)."""
-    ctx.require_app(app)
+    _require_known_app(ctx, app)
     wanted = Digest.parse(digest)
     ctx.ledger.unpin(app=app, digest=wanted, by=identity(by))
     return {"app": app, "digest": str(wanted), "pinned": False}
@@ -358,7 +369,7 @@ def policy_check(
 ) -> dict[str, Any]:
     """Evaluate the policy as ECR would (ignoring boda's protections) and list every protected
     image it would expire: the outage predictor."""
-    ctx.require_app(app)
+    _require_known_app(ctx, app)
     if policy is None and ctx.config.retention.policy is None:
         native = getattr(ctx.registry, "lifecycle_policy", None)
         text = native(ctx.config.repository_for(app, None)) if native else None
