@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -53,7 +55,20 @@ def demo(folder: Path, images: int) -> None:
     from boda.services.demo import run_demo
 
     renderers = {"status": status_text, "history": history_text, "plan": plan_text}
-    run_demo(folder, images=images, say=click.echo, show=lambda kind, data: click.echo(renderers[kind](data)))
+    # Suggest the command the user can type: `boda` when it is on PATH, else the path to this one.
+    argv0 = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("boda")
+    if on_path and Path(on_path).resolve() == argv0:
+        command = "boda"
+    else:
+        command = f"{sys.executable} -m boda" if argv0.name == "__main__.py" else str(argv0)
+    run_demo(
+        folder,
+        images=images,
+        say=click.echo,
+        show=lambda kind, data: click.echo(renderers[kind](data)),
+        command=command,
+    )
 
 
 COMMANDS = [init, demo]

@@ -61,8 +61,8 @@ def commit_sha(n: int) -> str:
     return hashlib.sha1(f"boda-demo-commit-{n}".encode()).hexdigest()
 
 
-def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show) -> Path:
-    """Run the story; return the config path."""
+def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show, command: str = "boda") -> Path:
+    """Run the story; return the config path. `command` is how the user runs boda, for the hints."""
     _fresh(folder)
     config_path = folder / "boda.toml"
     config_path.write_text(DEMO_CONFIG, encoding="utf-8")
@@ -73,7 +73,7 @@ def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show) -> Path:
     finally:
         ctx.close()
     say(f"\nEverything is in {folder}/ (registry: .boda/registry, ledger: .boda/ledger.db).")
-    say(f"Try: cd {folder} && boda status shop/web && boda history shop/web --env prd")
+    say(f"Try: cd {folder} && {command} status shop/web && {command} history shop/web --env prd")
     return config_path
 
 
