@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boda.imagegen import make_image
+from boda.imagegen import make_image, push
 from boda.types import Digest, Reference
 from conftest import Project, make_project
 from fixtures.registry import skopeo_inspect_digest
@@ -189,3 +189,37 @@ def test_postgres_ledger_end_to_end(tmp_path, registry, postgres_url, boda) -> N
     assert prd["current"]["digest"] == digest
     assert skopeo_inspect_digest(prd["current"]["reference"]) == digest
     assert p.boda("verify", app).code == 0
+
+
+def test_forced_promotion_is_recorded_as_forced(project: Project) -> None:
+    p = project
+    app = p.app("hotfix")
+    commit, digest = p.build(app, 0)
+    assert p.boda("promote", app, "--to", "dev", "--commit", commit).code == 0
+    assert p.boda("promote", app, "--to", "prd", "--commit", commit).code == 3
+    run = p.boda(
+        "promote", app, "--to", "prd", "--commit", commit, "--force", "--reason", "CVE hotfix", "--json"
+    )
+    assert run.code == 0, run.err
+    entry = p.boda("history", app, "--env", "prd", "--json").json["entries"][0]
+    assert (entry["digest"], entry["kind"], entry["reason"]) == (digest, "force", "CVE hotfix")
+
+
+def test_commit_tag_never_moves(project: Project) -> None:
+    p = project
+    app = p.app("immutable")
+    registry = p.registry()
+    try:
+        first = str(push(registry, app, make_image(f"{p.prefix}-a"), tag="ci-a"))
+        second = str(push(registry, app, make_image(f"{p.prefix}-b"), tag="ci-b"))
+        commit = "c" * 40
+        # Someone already pushed the commit tag by hand, naming another image.
+        registry.manifest_put(app, commit[:8], registry.manifest_get(app, first))
+    finally:
+        registry.close()
+    before = p.snapshot([app])
+    run = p.boda("build", app, "--commit", commit, "--image", ":ci-b")
+    assert run.code == 5 and "immutable" in run.err
+    assert p.snapshot([app]) == before
+    assert p.boda("build", app, "--commit", commit, "--digest", first).code == 0
+    assert p.tags(app)[commit[:8]] == first != second
