@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import DigestMismatch, NotFound, UsageError
@@ -54,33 +54,21 @@ def copy(
     src, dst = Reference.parse(src_text), Reference.parse(dst_text)
     if dst.digest is not None and src.digest is not None and dst.digest != src.digest:
         raise UsageError(f"destination digest {dst.digest} differs from source digest {src.digest}")
-    with _opened(src, insecure) as src_reg:
-        if dst.registry == src.registry:
-            return copy_image(
-                src_reg,
-                src.repository,
-                src.identifier,
-                src_reg,
-                dst.repository,
-                dst.tag,
-                expect=src.digest or dst.digest,
-                referrers=referrers,
-                concurrency=concurrency,
-                progress=progress,
-            )
-        with _opened(dst, insecure) as dst_reg:
-            return copy_image(
-                src_reg,
-                src.repository,
-                src.identifier,
-                dst_reg,
-                dst.repository,
-                dst.tag,
-                expect=src.digest or dst.digest,
-                referrers=referrers,
-                concurrency=concurrency,
-                progress=progress,
-            )
+    with ExitStack() as stack:
+        src_reg = stack.enter_context(_opened(src, insecure))
+        dst_reg = src_reg if dst.registry == src.registry else stack.enter_context(_opened(dst, insecure))
+        return copy_image(
+            src_reg,
+            src.repository,
+            src.identifier,
+            dst_reg,
+            dst.repository,
+            dst.tag,
+            expect=src.digest or dst.digest,
+            referrers=referrers,
+            concurrency=concurrency,
+            progress=progress,
+        )
 
 
 def tags(text: str, *, insecure: bool = False) -> dict[str, Any]:
