@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from boda.errors import DigestMismatch, NotFound
+from boda.errors import Conflict, DigestMismatch, NotFound
 from boda.registry.base import Registry
 from boda.types import Descriptor, Digest, Manifest
 
@@ -158,6 +158,7 @@ def copy_image(
     *,
     expect: Digest | None = None,
     referrers: bool = False,
+    overwrite: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressFn | None = None,
 ) -> CopyReport:
@@ -165,7 +166,9 @@ def copy_image(
 
     Without `dst_tag` the manifest is stored by digest. With `expect`, a source that resolves to
     another digest is refused. With `referrers`, signatures, SBOMs and attestations of the image
-    are copied too. Nothing is re-serialised: the destination digest equals the source digest.
+    are copied too. With `overwrite=False` a destination tag naming another digest is a Conflict
+    (checked with the HEAD the copy makes anyway; same-repository tag moves always overwrite).
+    Nothing is re-serialised: the destination digest equals the source digest.
     """
     started = time.perf_counter()
     before = _requests(src, dst)
@@ -194,6 +197,12 @@ def copy_image(
             raise NotFound(f"{src.name}/{src_repo}: no manifest {src_ref}")
         _check_expected(head.digest, expect, src_ref)
         existing = dst.manifest_head(dst_repo, dst_tag or str(head.digest))
+        if existing is not None and existing.digest != head.digest and not overwrite:
+            raise Conflict(
+                f"{dst.name}/{dst_repo}:{dst_tag} already names {existing.digest}; refusing to move it to"
+                f" {head.digest}",
+                hint="this tag is immutable (a commit tag)",
+            )
         if existing is not None and existing.digest == head.digest:
             report.skipped = True
             report.digest, report.media_type = str(head.digest), head.media_type

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from boda.config import Environment
-from boda.errors import Conflict, DigestMismatch, NotFound, Refused, UsageError
+from boda.errors import DigestMismatch, NotFound, Refused, UsageError
 from boda.registry.copy import copy_image
 from boda.services.context import Context, identity
 from boda.services.evidence import latest_per_kind
@@ -238,35 +238,29 @@ def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
         return report.to_json()
     env_repo = ctx.config.repository_for(build.app, env)
     tag = ctx.config.commit_tag_for(build.commit)
-    existing = registry.manifest_head(env_repo, tag)
-    if existing is not None and existing.digest != build.digest:
-        raise Conflict(f"{env_repo}:{tag} already names {existing.digest}; commit tags never move")
-    source = _source_repo(ctx, build, env)
-    report = copy_image(
-        registry,
-        source,
-        str(build.digest),
-        registry,
-        env_repo,
-        tag,
-        expect=build.digest,
-        referrers=ctx.config.copy_referrers,
-    )
-    return report.to_json()
-
-
-def _source_repo(ctx: Context, build: Build, env: str) -> str:
-    """The repository to copy from: the build repository, else the upstream's repository."""
-    registry = ctx.registry
-    app_repo = ctx.config.repository_for(build.app, None)
-    if registry.manifest_head(app_repo, str(build.digest)) is not None:
-        return app_repo
+    # Copy from the build repository; if the build was expired there, from the nearest upstream
+    # environment's repository that still has it.
+    sources = [app_repo]
     upstream = ctx.config.environment(env).after
     while upstream is not None:
-        repo = ctx.config.repository_for(build.app, upstream)
-        if registry.manifest_head(repo, str(build.digest)) is not None:
-            return repo
+        sources.append(ctx.config.repository_for(build.app, upstream))
         upstream = ctx.config.environment(upstream).after
+    for source in sources:
+        try:
+            report = copy_image(
+                registry,
+                source,
+                str(build.digest),
+                registry,
+                env_repo,
+                tag,
+                expect=build.digest,
+                referrers=ctx.config.copy_referrers,
+                overwrite=False,
+            )
+        except NotFound:
+            continue
+        return report.to_json()
     raise NotFound(f"{build.digest} of {build.app} is in none of its repositories any more")
 
 
