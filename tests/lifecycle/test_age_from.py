@@ -36,7 +36,7 @@ POLICY = {
 def test_age_counts_from_the_last_promotion(
     tmp_path: Path, sqlite_url: str, boda: Any, age_from: str, expected: str
 ) -> None:
-    extra = "\n[retention]\nrollback_depth = 0\nmin_age = \"0s\"\npolicy = \"policy.json\"\n"
+    extra = '\n[retention]\nrollback_depth = 0\nmin_age = "0s"\npolicy = "policy.json"\n'
     extra += f'age_from = "{age_from}"\n'
     p = make_project(
         tmp_path / "p", f"oci-layout:{tmp_path / 'registry'}", sqlite_url, "tags", boda, extra=extra

@@ -52,9 +52,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from boda.cli import ecr, gc, images, lifecycle, policy, tools
+    from boda.cli import ecr, gc, images, lifecycle, policy, tools, web
 
-    for module in (lifecycle, images, policy, gc, tools, ecr):
+    for module in (lifecycle, images, policy, gc, tools, ecr, web):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,135 @@
+"""The FastAPI app: parse the request, call one service, return its JSON. Read-only.
+
+Every request opens its own Context (registry and ledger) and closes it before answering.
+Errors keep the CLI's exit code in the body and map it to an HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException
+
+from boda import __version__
+from boda.config import Config
+from boda.errors import (
+    EXIT_CONFLICT,
+    EXIT_FAILURE,
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    BodaError,
+)
+from boda.services import gc as gc_service
+from boda.services import status as status_service
+from boda.services import verify as verify_service
+from boda.services.context import Context
+from boda.services.policy_eval import parse_now
+
+T = TypeVar("T")
+
+HTTP_STATUS = {
+    EXIT_USAGE: 400,
+    EXIT_REFUSED: 403,
+    EXIT_NOT_FOUND: 404,
+    EXIT_CONFLICT: 409,
+    EXIT_UNAVAILABLE: 503,
+}
+_EXIT_OF_HTTP = {status: code for code, status in HTTP_STATUS.items()}
+
+
+def error_body(message: str, exit_code: int) -> dict[str, Any]:
+    """The body of every error answer: one line and the CLI's exit code."""
+    return {"error": message.splitlines()[0] if message else "error", "exit_code": exit_code}
+
+
+def create_app(config: Config) -> FastAPI:
+    """The API and dashboard over the project configured by `config`."""
+    app = FastAPI(title="boda", version=__version__, docs_url=None, redoc_url=None)
+    dashboard = (files("boda.web") / "static" / "dashboard.html").read_text(encoding="utf-8")
+
+    def call(service: Callable[[Context], T]) -> T:
+        with Context(config) as ctx:
+            return service(ctx)
+
+    @app.exception_handler(BodaError)
+    async def boda_error(request: Request, exc: BodaError) -> JSONResponse:
+        status = HTTP_STATUS.get(exc.exit_code, 500)
+        return JSONResponse(error_body(exc.diagnostics(), exc.exit_code), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        return JSONResponse(error_body(problems, EXIT_USAGE), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return JSONResponse(
+            error_body(message, _EXIT_OF_HTTP.get(exc.status_code, EXIT_FAILURE)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        """The dashboard page."""
+        return HTMLResponse(dashboard)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process answers (touches neither registry nor ledger)."""
+        return {"ok": True}
+
+    @app.get("/api/environments")
+    def environments() -> dict[str, Any]:
+        """The configured environments in order, with upstream and required evidence."""
+        return {
+            "environments": [
+                {"name": e.name, "after": e.after, "requires": list(e.requires)} for e in config.environments
+            ]
+        }
+
+    @app.get("/api/apps")
+    def apps() -> dict[str, Any]:
+        """Every app the ledger knows."""
+        return {"apps": call(lambda ctx: ctx.ledger.apps())}
+
+    @app.get("/api/whereis")
+    def whereis(
+        app: str | None = None, commit: str | None = None, digest: str | None = None
+    ) -> dict[str, Any]:
+        """Which environments run a build (by commit or digest) now and which ran it before."""
+        return call(lambda ctx: status_service.whereis(ctx, app, commit=commit, digest=digest))
+
+    @app.get("/api/apps/{app:path}/status")
+    def status(app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10) -> dict[str, Any]:
+        """What runs in each environment now, since when, by whom, and what ran before."""
+        return call(lambda ctx: status_service.status(ctx, app, previous=previous))
+
+    @app.get("/api/apps/{app:path}/history")
+    def history(app: str, env: str | None = None) -> dict[str, Any]:
+        """Every promotion and rollback, newest first."""
+        return call(lambda ctx: status_service.history(ctx, app, env))
+
+    @app.get("/api/apps/{app:path}/verify")
+    def verify(app: str) -> dict[str, Any]:
+        """Registry against ledger; drift is an answer (`ok: false`), not an error."""
+        return call(lambda ctx: verify_service.verify(ctx, app).to_json())
+
+    @app.get("/api/apps/{app:path}/gc/plan")
+    def gc_plan(app: str, now: str | None = None) -> dict[str, Any]:
+        """The expiry plan with the configured policy; never applied over HTTP."""
+        when = parse_now(now) if now else None
+        return call(lambda ctx: gc_service.plan(ctx, app, now=when).to_json())
+
+    return app
