@@ -551,6 +551,16 @@ def test_transport_errors_are_retried_for_replayable_requests(
     assert len(delays) == 2
 
 
+def test_a_refused_connection_is_retried_once_not_the_whole_budget(
+    reg: OciRegistry, router: respx.MockRouter, delays: list[float]
+) -> None:
+    route = router.get(f"{BASE}/v2/a/tags/list")
+    route.mock(side_effect=httpx.ConnectError("connection refused"))
+    with pytest.raises(RegistryError, match="unreachable"):
+        reg.tag_list("a")
+    assert route.call_count == 2 and len(delays) == 1
+
+
 # -- errors and secrets ----------------------------------------------------------------------------
 
 

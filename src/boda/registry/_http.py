@@ -40,6 +40,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 MAX_RETRY_AFTER = 60.0
 MAX_BACKOFF = 30.0
+CONNECT_RETRIES = 1
 # Query parameters whose values are safe to show; every other value (`_state`, tokens) is redacted.
 _SAFE_QUERY = frozenset({"mount", "from", "digest", "n", "last", "artifactType", "service", "scope"})
 _MAX_CODES_SHOWN = 3
@@ -190,11 +191,9 @@ class Transport:
                     method, url, sent_headers, body, data, params, stream=stream, follow=follow_redirects
                 )
             except httpx.TransportError as exc:
-                if (
-                    replayable
-                    and attempt < self.max_retries
-                    and not isinstance(exc, httpx.UnsupportedProtocol)
-                ):
+                # A refused connection is retried once (a registry restarting), not the full budget.
+                limit = CONNECT_RETRIES if isinstance(exc, httpx.ConnectError) else self.max_retries
+                if replayable and attempt < limit and not isinstance(exc, httpx.UnsupportedProtocol):
                     self._pause(attempt, None, method, url, type(exc).__name__)
                     attempt += 1
                     continue
