@@ -104,6 +104,29 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+class TlsOnFirstUse(httpx.BaseTransport):
+    """An HTTPS transport (certificates verified) built on its first request.
+
+    Loading the CA bundle costs tens of milliseconds of start-up; a command talking to a
+    plain-HTTP registry, or not talking at all, should not pay it.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._real: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._real is None:
+                self._real = httpx.HTTPTransport(http1=True, http2=False, limits=self._limits)
+        return self._real.handle_request(request)
+
+    def close(self) -> None:
+        if self._real is not None:
+            self._real.close()
+
+
 class Transport:
     """One registry host's HTTP client with auth, retries and a per-host concurrency limit.
 
@@ -135,13 +158,14 @@ class Transport:
         #: How the transport waits between retries (tests replace it to record the delays).
         self.sleep: Callable[[float], None] = time.sleep
         self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        limits = httpx.Limits(max_connections=max(4, 2 * max_concurrency))
         self.client = httpx.Client(
-            http1=True,
-            http2=False,
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=max(4, 2 * max_concurrency)),
+            # Plain HTTP never needs certificates; HTTPS builds its verifying context on first use.
+            transport=httpx.HTTPTransport(http1=True, http2=False, limits=limits, verify=False),
+            mounts={"https://": TlsOnFirstUse(limits)},
             event_hooks={"request": [self._count_request]},
         )
         self.auth = Authenticator(
