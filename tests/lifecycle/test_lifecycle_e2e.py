@@ -110,6 +110,8 @@ def test_build_promote_rollback_status(project: Project, index: bool) -> None:
         (d0, "promote"),
     ]
     assert hist["entries"][0]["reason"] == "bad release"
+    limited = p.boda("history", app, "--env", "prd", "--limit", "1", "--json").json["entries"]
+    assert limited == hist["entries"][:1]
     assert set(hist["entries"][0]) == {"env", "digest", "commit", "at", "by", "kind", "reason"}
 
     where = p.boda("whereis", app, "--commit", c1[:7], "--json")

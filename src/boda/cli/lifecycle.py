@@ -180,13 +180,14 @@ def history_text(data: dict[str, Any]) -> str:
 @click.command()
 @click.argument("app")
 @click.option("--env", help="Only this environment.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries (default: all).")
 @json_option
-def history(app: str, env: str | None, as_json: bool) -> None:
+def history(app: str, env: str | None, limit: int | None, as_json: bool) -> None:
     """Every promotion and rollback of APP, newest first."""
     from boda.services.status import history as run
 
     with open_context() as ctx:
-        data = run(ctx, app, env)
+        data = run(ctx, app, env, limit=limit)
     emit(data, as_json, history_text)
 
 

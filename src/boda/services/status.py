@@ -50,8 +50,8 @@ def status(ctx: Context, app: str, *, previous: int = 10) -> dict[str, Any]:
     return {"app": app, "environments": environments}
 
 
-def history(ctx: Context, app: str, env: str | None = None) -> dict[str, Any]:
-    """Every promotion and rollback of `app` (in `env`), newest first, unbounded."""
+def history(ctx: Context, app: str, env: str | None = None, *, limit: int | None = None) -> dict[str, Any]:
+    """Every promotion and rollback of `app` (in `env`), newest first; all of them unless `limit`."""
     ctx.require_app(app)
     if env is not None:
         ctx.config.environment(env)
@@ -65,7 +65,7 @@ def history(ctx: Context, app: str, env: str | None = None) -> dict[str, Any]:
             "kind": p.kind,
             "reason": p.reason,
         }
-        for p in ctx.ledger.promotions(app, env)
+        for p in ctx.ledger.promotions(app, env, limit)
     ]
     return {"app": app, "entries": entries}
 
