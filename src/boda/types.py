@@ -35,12 +35,13 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
-_HEX = re.compile(r"^[a-f0-9]+$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_HEX = re.compile(r"^[a-f0-9]+\Z")
+# `\Z`, not `$`: `$` would accept a trailing newline.
+TAG_PATTERN = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 _DOMAIN = re.compile(
     r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$"
+    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?\Z"
 )
 NAME_MAX = 255
 DOCKER_HUB = "registry-1.docker.io"
@@ -103,7 +104,7 @@ def is_digest(text: str) -> bool:
 
 def validate_tag(tag: str) -> str:
     """Return `tag` if it follows the distribution tag grammar, else raise ReferenceError_."""
-    if not _TAG.match(tag):
+    if not TAG_PATTERN.match(tag):
         raise ReferenceError_(
             f"invalid tag {tag!r}: up to 128 characters of letters, digits, '_', '.' and '-',"
             " not starting with '.' or '-'"

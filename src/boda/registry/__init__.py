@@ -10,7 +10,6 @@ Backends are imported lazily so that `boda --help` does not pay for httpx or bot
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -35,6 +34,8 @@ def is_loopback(host: str) -> bool:
     if name == "localhost":
         return True
     try:
+        import ipaddress
+
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False

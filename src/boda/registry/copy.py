@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -87,6 +86,8 @@ class _Copier:
         self.src, self.src_repo, self.dst, self.dst_repo = src, src_repo, dst, dst_repo
         self.report = report
         self.same_registry = _same_registry(src, dst)
+        from concurrent.futures import ThreadPoolExecutor  # only copies across repositories need it
+
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
         self.progress = progress
 

@@ -9,7 +9,6 @@ repository and tag it with the commit tag), reads the digest back, and only then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +186,8 @@ def _place(
         if len(builds) == 1:
             outcomes = [registry_work(builds[0])]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # releases only
+
             with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(builds)))) as pool:
                 outcomes = list(pool.map(registry_work, builds))
         placements = []
