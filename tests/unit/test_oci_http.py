@@ -353,6 +353,28 @@ def test_upload_refuses_a_stream_of_the_wrong_size(reg: OciRegistry, router: res
     assert cancel.call_count == 1
 
 
+@pytest.mark.parametrize(
+    ("sent", "cut", "needle"),
+    [(240, 120, "has 240 bytes, not the declared 250"), (260, 120, "longer"), (260, 250, "longer")],
+)
+def test_chunked_upload_refuses_a_stream_of_the_wrong_size(
+    reg: OciRegistry, router: respx.MockRouter, sent: int, cut: int, needle: str
+) -> None:
+    data = bytes(range(250)) + bytes(10)
+    reg.monolithic_limit, reg.chunk_size = 100, 100
+    router.post(f"{BASE}/v2/a/blobs/uploads/").mock(
+        return_value=httpx.Response(202, headers={"Location": "/up/0"})
+    )
+    router.patch(url__regex=rf"{BASE}/up/\d$").mock(
+        return_value=httpx.Response(202, headers={"Location": "/up/1"})
+    )
+    final = router.put(url__startswith=f"{BASE}/up/").mock(return_value=httpx.Response(201))
+    cancel = router.delete(url__startswith=f"{BASE}/up/").mock(return_value=httpx.Response(204))
+    with pytest.raises(DigestMismatch, match=needle):
+        reg.blob_put("a", Digest.of(data[:250]), 250, iter([data[:sent][:cut], data[:sent][cut:]]))
+    assert final.call_count == 0 and cancel.call_count == 1
+
+
 def test_blob_get_follows_redirect_without_forwarding_authorization(
     reg: OciRegistry, router: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -81,9 +81,10 @@ class OciRegistry:
         self.name = host
         self.stats = stats if stats is not None else RegistryStats()
         self.max_concurrency = max(1, max_concurrency)
-        #: Blobs up to this size are uploaded with one PUT; larger ones in PATCH chunks of `chunk_size`.
+        #: Blobs up to this size are uploaded with one PUT; larger ones in PATCH chunks of `chunk_size`
+        #: (each streamed, never buffered whole).
         self.monolithic_limit = 8 << 20
-        self.chunk_size = 8 << 20
+        self.chunk_size = 64 << 20
         self._http = Transport(
             host,
             scheme=scheme,
@@ -321,17 +322,27 @@ class OciRegistry:
                     expect=(201,),
                 )
                 return
+            source = _Cutter(_exact(chunks, size, digest))
             offset = 0
-            for piece in _pieces(_exact(chunks, size, digest), self.chunk_size):
+            while offset < size:
+                length = min(self.chunk_size, size - offset)
                 headers = {
                     "Content-Type": _OCTET,
-                    "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                    "Content-Range": f"{offset}-{offset + length - 1}",
+                    "Content-Length": str(length),
                 }
                 patched = self._http.request(
-                    "PATCH", location, scopes=scopes, headers=headers, content=piece, expect=(202,)
+                    "PATCH",
+                    location,
+                    scopes=scopes,
+                    headers=headers,
+                    content=source.take(length),
+                    expect=(202,),
                 )
                 location = self._upload_url(patched)
-                offset += len(piece)
+                offset += length
+            if source.leftover():
+                raise DigestMismatch(f"blob {digest}: the stream is longer than its declared {size} bytes")
             self._http.request(
                 "PUT", self._with_digest(location, digest), scopes=scopes, content=b"", expect=(201,)
             )
@@ -486,13 +497,29 @@ def _exact(chunks: Iterable[bytes], size: int, digest: Digest) -> Iterator[bytes
         raise DigestMismatch(f"blob {digest}: the stream has {seen} bytes, not the declared {size}")
 
 
-def _pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Regroup a stream into pieces of exactly `size` bytes (the last may be shorter)."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+class _Cutter:
+    """Cut one stream of chunks into consecutive streamed pieces, without buffering a piece.
+
+    Memory per upload stays at one source chunk however large the PATCH pieces are.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._carry = b""
+
+    def take(self, length: int) -> Iterator[bytes]:
+        """The next `length` bytes of the stream, in chunks."""
+        left = length
+        while left:
+            chunk = self._carry or next(self._chunks, b"")
+            self._carry = b""
+            if not chunk:
+                return  # the stream ended early; _exact raises the size mismatch
+            if len(chunk) > left:
+                chunk, self._carry = chunk[:left], chunk[left:]
+            left -= len(chunk)
+            yield chunk
+
+    def leftover(self) -> bool:
+        """True when the stream has bytes after the pieces taken (reading on runs its end checks)."""
+        return bool(self._carry or next(self._chunks, b""))
