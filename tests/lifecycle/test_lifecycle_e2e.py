@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from boda.imagegen import make_image, push
@@ -66,6 +69,7 @@ def test_build_promote_rollback_status(project: Project, index: bool) -> None:
         promote_through(p, app, commit)
     run = p.boda("promote", app, "--to", "dev", "--commit", c2, "--json")
     assert run.code == 0
+    assert run.json["promotions"][0]["copy"]["bytes_uploaded"] == 0  # mounts (repos) or a tag PUT (tags)
     reference = run.json["promotions"][0]["reference"]
     assert reference.endswith("@" + d2)
     assert pulled_digest(p, reference) == d2  # invariant 1, read back by an independent client
@@ -225,3 +229,21 @@ def test_commit_tag_never_moves(project: Project) -> None:
     assert p.snapshot([app]) == before
     assert p.boda("build", app, "--commit", commit, "--digest", first).code == 0
     assert p.tags(app)[commit[:8]] == first != second
+
+
+def test_environments_may_form_a_tree(tmp_path: Path, backend_url: str, sqlite_url: str, boda: Any) -> None:
+    tree = "".join(
+        f'\n[[environments]]\nname = "{name}"\nafter = "stg"\nrequires = ["signoff"]\n'
+        for name in ("prd-eu", "prd-us")
+    )
+    p = make_project(tmp_path / "tree", backend_url, sqlite_url, "repos", boda, extra=tree)
+    app = p.app("tree")
+    commit, digest = p.build(app, 0)
+    promote_through(p, app, commit, until="stg")
+    for region in ("prd-eu", "prd-us"):
+        run = p.boda("promote", app, "--to", region, "--commit", commit, "--json")
+        assert run.code == 0, run.err
+        assert pulled_digest(p, run.json["promotions"][0]["reference"]) == digest
+    envs = {e["name"]: e for e in p.boda("status", app, "--json").json["environments"]}
+    assert envs["prd-eu"]["after"] == envs["prd-us"]["after"] == "stg"
+    assert envs["prd-eu"]["current"]["digest"] == envs["prd-us"]["current"]["digest"] == digest
