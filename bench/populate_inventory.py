@@ -1,0 +1,90 @@
+"""Push one app with many tags for section 6: IMAGES tiny images (a shared layer and a unique
+config each), every image tagged twice (its commit tag and `build-<n>`).
+
+    python bench/populate_inventory.py HOST REPO IMAGES
+
+Plain httpx with 8 threads; untimed setup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def main() -> int:
+    host, repo, count_text = sys.argv[1:4]
+    count = int(count_text)
+    base = f"http://{host}"
+    layer = b"\x1f\x8b" + hashlib.sha512(b"shared layer").digest() * 64
+    layer_digest = _digest(layer)
+    client = httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_connections=16))
+
+    def upload(data: bytes, digest: str) -> None:
+        start = client.post(f"/v2/{repo}/blobs/uploads/")
+        start.raise_for_status()
+        location = start.headers["location"]
+        sep = "&" if "?" in location else "?"
+        client.put(
+            f"{location}{sep}digest={digest}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        ).raise_for_status()
+
+    upload(layer, layer_digest)
+
+    def image(n: int) -> None:
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Labels": {"build": str(n)}},
+                "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]},
+            },
+            separators=(",", ":"),
+        ).encode()
+        config_digest = _digest(config)
+        upload(config, config_digest)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": layer_digest,
+                        "size": len(layer),
+                    }
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        commit_tag = hashlib.sha1(f"commit {n}".encode()).hexdigest()[:8]
+        for tag in (commit_tag, f"build-{n}"):
+            client.put(
+                f"/v2/{repo}/manifests/{tag}", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+            ).raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(image, range(count)))
+    client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Section 5: ledger latency at size (SQLite and PostgreSQL) and concurrent writers on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import BENCH, BODA, DATA, PYTHON, Series, log, run
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DB = "boda_bench"
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
+
+
+def _config(folder: Path, ledger: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "boda.toml"
+    config.write_text(
+        f'registry = "oci-layout:{folder / "registry"}"\n'
+        f'ledger = "{ledger}"\n'
+        '[[environments]]\nname = "dev"\n'
+        '[[environments]]\nname = "stg"\nafter = "dev"\nrequires = ["tests"]\n'
+        '[[environments]]\nname = "prd"\nafter = "stg"\nrequires = ["tests"]\n'
+    )
+    return config
+
+
+def _postgres_ok() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _recreate_pg(name: str) -> str:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _fill(url: str, promotions: int, builds: int) -> dict[str, Any]:
+    proc = run(
+        [PYTHON, str(BENCH / "gen_ledger.py"), url, "--promotions", str(promotions), "--builds", str(builds)],
+        timeout=3600,
+    ).check()
+    return dict(json.loads(proc.stdout))
+
+
+def _measure(config: Path, apps: list[str], runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for app in apps:
+        per: dict[str, Any] = {}
+        for cmd in ("status", "history"):
+            wall, rss = Series(), Series()
+            size = 0
+            for _ in range(runs):
+                proc = run([BODA, "--config", str(config), cmd, app, "--json"]).check()
+                wall.add(proc.wall)
+                rss.add(proc.rss_mib)
+                size = len(proc.stdout)
+            per[f"boda {cmd} (process)"] = {"wall": wall.to_json(), "rss_mib": rss.to_json(), "bytes": size}
+        inproc = json.loads(
+            run([PYTHON, str(BENCH / "ledger_inproc.py"), str(config), app, str(runs)]).check().stdout
+        )
+        per["inproc"] = {k: Series(v).to_json() if isinstance(v, list) else v for k, v in inproc.items()}
+        out[app] = per
+    return out
+
+
+def _writers(url: str, n: int, count: int, same_pair: bool) -> dict[str, Any]:
+    import subprocess
+
+    start_at = time.time() + 3.0  # time for every writer to import boda and connect
+    procs = []
+    for k in range(n):
+        app = "bench/contended" if same_pair else f"bench/writer{k}"
+        procs.append(
+            subprocess.Popen(
+                [PYTHON, str(BENCH / "ledger_writer.py"), url, app, "prd", str(count), str(start_at)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    errors = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode == 0:
+            results.append(json.loads(out))
+        else:
+            errors.append(err.strip().splitlines()[-1] if err.strip() else f"exit {p.returncode}")
+    if not results:
+        return {"errors": errors}
+    t0 = min(r["start"] for r in results)
+    t1 = max(r["end"] for r in results)
+    total = sum(r["count"] for r in results)
+    late = max(r["start"] for r in results) - t0
+    return {
+        "writers": n,
+        "promotions": total,
+        "seconds": t1 - t0,
+        "per_second": total / (t1 - t0),
+        "conflicts": sum(r["conflicts"] for r in results),
+        "start_skew": late,
+        "errors": errors,
+    }
+
+
+def section_ledger(runs: int, promotions: int, builds: int, writer_count: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"promotions": promotions, "builds": builds, "backends": {}}
+    apps = ["team/svc00", "team/big"]
+    # SQLite: cached between bench runs (same sizes → same file)
+    folder = DATA / "ledger"
+    db = folder / f"ledger-{promotions}-{builds}.db"
+    if not db.exists():
+        log(f"  filling SQLite ledger ({promotions} promotions, {builds} builds)")
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("ledger-*.db*"):
+            old.unlink()
+        tmp = folder / "filling.db"
+        for stale in folder.glob("filling.db*"):
+            stale.unlink()
+        fill = _fill(f"sqlite:///{tmp}", promotions, builds)
+        tmp.replace(db)
+        result["sqlite_fill"] = fill
+    log("  SQLite: status / history")
+    sqlite_cfg = _config(DATA / "projects" / "ledger-sqlite", f"sqlite:///{db}")
+    result["backends"]["SQLite"] = _measure(sqlite_cfg, apps, runs)
+    result["sqlite_bytes"] = db.stat().st_size
+
+    why_not = _postgres_ok()
+    if why_not is not None:
+        result["postgres_error"] = why_not
+        return result
+    log(f"  filling PostgreSQL ledger database {PG_DB}")
+    url = _recreate_pg(PG_DB)
+    result["postgres_fill"] = _fill(url, promotions, builds)
+    pg_cfg = _config(DATA / "projects" / "ledger-pg", url)
+    log("  PostgreSQL: status / history")
+    result["backends"]["PostgreSQL"] = _measure(pg_cfg, apps, runs)
+    log(f"  PostgreSQL: 8 writer processes x {writer_count} promotions")
+    result["writers"] = {
+        "distinct (app, env) per writer": _writers(url, 8, writer_count, same_pair=False),
+        "all on one (app, env)": _writers(url, 8, writer_count, same_pair=True),
+    }
+    shutil.rmtree(DATA / "projects" / "ledger-pg", ignore_errors=True)
+    return result
