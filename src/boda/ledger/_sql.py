@@ -694,6 +694,16 @@ def _too_new(db: Dialect, version: int, latest: int) -> LedgerError:
     )
 
 
+def open_migrated(db: Dialect, clock: Clock | None = None) -> SqlLedger:
+    """Migrate a freshly opened database and wrap it; the connection is closed if that fails."""
+    try:
+        migrate(db, clock)
+    except BaseException:
+        db.close()
+        raise
+    return SqlLedger(db, clock)
+
+
 def migrate(db: Dialect, clock: Clock | None = None) -> None:
     """Bring the schema to the latest version; safe when many processes do it at once."""
     steps = migrations(db.name)

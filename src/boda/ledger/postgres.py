@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from boda.errors import LedgerError, UsageError
-from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, migrate
+from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, open_migrated
 
 CONNECT_TIMEOUT_S = 10
 
@@ -96,10 +96,4 @@ class PostgresDialect(Dialect):
 
 def open_postgres(url: str, redacted: str, clock: Clock | None = None) -> SqlLedger:
     """Connect to and migrate a PostgreSQL ledger."""
-    db = PostgresDialect(url, redacted)
-    try:
-        migrate(db, clock)
-    except BaseException:
-        db.close()
-        raise
-    return SqlLedger(db, clock)
+    return open_migrated(PostgresDialect(url, redacted), clock)

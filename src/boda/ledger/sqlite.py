@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import LedgerError
-from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, migrate
+from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, open_migrated
 
 # How long a writer waits for another one (a promotion holds the lock around its registry write).
 BUSY_TIMEOUT_S = 60.0
@@ -87,10 +87,4 @@ class SqliteDialect(Dialect):
 
 def open_sqlite(path: str, url: str, clock: Clock | None = None) -> SqlLedger:
     """Open (creating the file and its folder if needed) and migrate a SQLite ledger."""
-    db = SqliteDialect(path, url)
-    try:
-        migrate(db, clock)
-    except BaseException:
-        db.close()
-        raise
-    return SqlLedger(db, clock)
+    return open_migrated(SqliteDialect(path, url), clock)
