@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +40,28 @@ class SqliteDialect(Dialect):
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             self._conn.close()
             raise self.error(exc) from None
+
+    def _use_wal(self) -> None:
+        """Switch a new database to WAL (the mode is stored in the file, so once is enough).
+
+        While processes open a fresh database at once, the switch can fail with "database is locked"
+        without SQLite's busy handler ever waiting; retry for up to the busy timeout.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
