@@ -189,6 +189,9 @@ def test_history_all_and_per_environment(client: TestClient, demo: Demo) -> None
         ("promote", demo.digests[1], "ana", "release 1"),
     ]
     assert_error(client.get(f"/api/apps/{WEB}/history", params={"env": "qa"}), 404, 4, "unknown environment")
+    newest = client.get(f"/api/apps/{WEB}/history", params={"env": "prd", "limit": 2}).json()["entries"]
+    assert newest == client.get(f"/api/apps/{WEB}/history", params={"env": "prd"}).json()["entries"][:2]
+    assert client.get(f"/api/apps/{WEB}/history", params={"limit": 0}).status_code == 400
 
 
 def test_whereis_by_commit_and_digest(client: TestClient, demo: Demo) -> None:

@@ -117,9 +117,11 @@ def create_app(config: Config) -> FastAPI:
         return call(lambda ctx: status_service.status(ctx, app, previous=previous))
 
     @app.get("/api/apps/{app:path}/history")
-    def history(app: str, env: str | None = None) -> dict[str, Any]:
-        """Every promotion and rollback, newest first."""
-        return call(lambda ctx: status_service.history(ctx, app, env))
+    def history(
+        app: str, env: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None
+    ) -> dict[str, Any]:
+        """Every promotion and rollback, newest first (the newest `limit` when given)."""
+        return call(lambda ctx: status_service.history(ctx, app, env, limit=limit))
 
     @app.get("/api/apps/{app:path}/verify")
     def verify(app: str) -> dict[str, Any]:
