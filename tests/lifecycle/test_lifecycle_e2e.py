@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from boda.imagegen import make_image, push
+from boda.registry import open_registry
 from boda.types import Digest, Reference
 from conftest import Project, make_project
 from fixtures.registry import skopeo_inspect_digest
@@ -247,3 +248,26 @@ def test_environments_may_form_a_tree(tmp_path: Path, backend_url: str, sqlite_u
     envs = {e["name"]: e for e in p.boda("status", app, "--json").json["environments"]}
     assert envs["prd-eu"]["after"] == envs["prd-us"]["after"] == "stg"
     assert envs["prd-eu"]["current"]["digest"] == envs["prd-us"]["current"]["digest"] == digest
+
+
+def test_build_from_another_registry_copies_into_the_app_repository(
+    tmp_path: Path, registry: Any, registry2: Any, sqlite_url: str, boda: Any
+) -> None:
+    p = make_project(tmp_path / "ext", registry.url, sqlite_url, "tags", boda)
+    app = p.app("ext")
+    other = open_registry(registry2.url)
+    try:
+        digest = str(push(other, f"ci/{p.prefix}", make_image(f"{p.prefix}-ext"), tag="ci-7"))
+    finally:
+        other.close()
+    commit = "e" * 40
+    run = p.boda(
+        "build", app, "--commit", commit, "--image", f"{registry2.host}/ci/{p.prefix}:ci-7", "--json"
+    )
+    assert run.code == 0, run.err
+    assert run.json["digest"] == digest and run.json["reference"] == f"{registry.host}/{app}@{digest}"
+    assert skopeo_inspect_digest(f"{registry.host}/{app}:{commit[:8]}") == digest
+    again = p.boda(
+        "build", app, "--commit", commit, "--image", f"{registry2.host}/ci/{p.prefix}:ci-7", "--json"
+    )
+    assert again.code == 0 and again.json["created"] is False
