@@ -116,7 +116,8 @@ def _fast_image(detail: dict[str, Any]) -> EcrImage:
     media_type = get("imageManifestMediaType")
     subject = get("subjectManifestDigest")
     if (
-        status not in _STATUSES
+        status.__class__ is not str
+        or status not in _STATUSES
         or (media_type is not None and media_type.__class__ is not str)
         or (subject is not None and (subject.__class__ is not str or not _digest_ok(subject)))
     ):
@@ -157,7 +158,7 @@ def _strict_image(i: int, detail: object) -> EcrImage:
         raise PolicyError(f"{where}: not a JSON object")
     digest = _digest(detail.get("imageDigest"), f"{where}.imageDigest")
     status = detail.get("imageStatus") or "ACTIVE"
-    if status not in _STATUSES:
+    if not isinstance(status, str) or status not in _STATUSES:
         raise PolicyError(f"{where}.imageStatus: {status!r} is not ACTIVE, ARCHIVED or ACTIVATING")
     media_type = detail.get("imageManifestMediaType")
     if media_type is not None and not isinstance(media_type, str):
