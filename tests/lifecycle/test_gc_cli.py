@@ -183,3 +183,18 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not a boda demo folder"):
         run_demo(foreign, images=4, say=lines.append, show=lambda *_: None)
     assert (foreign / "precious.txt").exists()
+
+
+def test_plan_reports_progress_per_repository(small: tuple[Project, str, list[str]]) -> None:
+    from boda.config import load_config
+    from boda.services.context import Context
+    from boda.services.gc import plan
+
+    p, app, _d = small
+    messages: list[str] = []
+    with Context(load_config(p.config)) as ctx:
+        plan(ctx, app, progress=messages.append)
+    assert messages == [
+        f"reading {app}: tags, manifests, index children and referrers",
+        f"read {app}: 4 manifests",
+    ]

@@ -70,8 +70,12 @@ def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | Non
     from boda.services.policy_eval import parse_now
 
     when = parse_now(now) if now else None
+    progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        plans = [plan(ctx, name, policy=policy, now=when).to_json() for name in _apps(ctx, app, all_apps)]
+        plans = [
+            plan(ctx, name, policy=policy, now=when, progress=progress).to_json()
+            for name in _apps(ctx, app, all_apps)
+        ]
     data: Any = plans[0] if len(plans) == 1 else {"plans": plans}
     emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
 
@@ -86,7 +90,7 @@ def gc_apply(app: str, yes: bool, policy: Path | None, by: str | None, as_json: 
     """Delete what the plan expires, re-checking every image just before its deletion."""
     from boda.services.gc import apply
 
-    progress = (lambda msg: note(msg)) if sys.stderr.isatty() else None
+    progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
         result = apply(ctx, app, yes=yes, policy=policy, by=by, progress=progress)
     if not yes:

@@ -246,7 +246,14 @@ class ExpiryPlan:
         }
 
 
-def plan(ctx: Context, app: str, *, policy: Path | None = None, now: datetime | None = None) -> ExpiryPlan:
+def plan(
+    ctx: Context,
+    app: str,
+    *,
+    policy: Path | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExpiryPlan:
     """The expiry plan of `app`; reads everything it needs, or fails before deciding anything."""
     _require_known_app(ctx, app)
     rules = policy_for(ctx, policy)
@@ -254,7 +261,11 @@ def plan(ctx: Context, app: str, *, policy: Path | None = None, now: datetime | 
     facts = ledger_facts(ctx, app)
     entries: list[PlanEntry] = []
     for repo in repositories(ctx, app):
+        if progress is not None:
+            progress(f"reading {repo}: tags, manifests, index children and referrers")
         inventory = read_inventory(ctx, app, repo)
+        if progress is not None:
+            progress(f"read {repo}: {len(inventory.images)} manifests")
         repo_facts = Facts(
             facts.current, facts.rollback, facts.pins, facts.min_age, frozenset(inventory.unknown_age)
         )
@@ -292,7 +303,7 @@ def apply(
     progress: Callable[[str], None] | None = None,
 ) -> ApplyResult:
     """Delete what the plan expires, re-checking each image just before; without `yes` only plan."""
-    expiry = plan(ctx, app, policy=policy)
+    expiry = plan(ctx, app, policy=policy, progress=progress)
     result = ApplyResult(expiry, applied=yes)
     if not yes:
         return result
