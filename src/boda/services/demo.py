@@ -81,13 +81,16 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
     say(f"== 1. CI builds {images} commits of {' and '.join(APPS)}: one image per commit, pushed once")
     commits = [commit_sha(n) for n in range(images)]
     for n, commit in enumerate(commits):
+        built = []
         for app in APPS:
             seed = f"{app}@{commit}"
             # Every third build of the web app is a multi-arch index, to show children travel along.
-            image = make_index(seed) if app == "shop/web" and n % 3 == 2 else make_image(seed, layers=2)
+            multiarch = app == "shop/web" and n % 3 == 2
+            image = make_index(seed) if multiarch else make_image(seed, layers=2)
             push(ctx.registry, app, image, tag=f"ci-{n}")
-            built = record_build(ctx, app, commit=commit, image=f":ci-{n}", by="ci-bot")
-        say(f"  commit {commit[:8]}: {APPS[-1]} -> {built.digest.short} (commit tag {built.tag})")
+            recorded = record_build(ctx, app, commit=commit, image=f":ci-{n}", by="ci-bot")
+            built.append(f"{app} {recorded.digest.short}{' (multi-arch)' if multiarch else ''}")
+        say(f"  commit {commit[:8]}: {', '.join(built)}; both tagged {recorded.tag}")
 
     say("\n== 2. Every build goes to dev; tests run there")
     failing = min(4, images - 2)  # the commit whose tests fail
