@@ -1,4 +1,4 @@
-"""Write a synthetic image (boda.imagegen.make_image) as an OCI layout that skopeo can push.
+"""Write a synthetic image (boda.services.imagegen.make_image) as an OCI layout that skopeo can push.
 
     python bench/gen_image.py OUT_DIR --layers 8 --layer-mib 16 --seed bench --tag v1
 
@@ -30,7 +30,7 @@ def main() -> int:
             print(json.dumps(meta))
             return 0
 
-    from boda.imagegen import make_image, write_oci_layout
+    from boda.services.imagegen import make_image, write_oci_layout
 
     image = make_image(args.seed, layers=args.layers, layer_size=int(args.layer_mib * (1 << 20)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from boda.errors import ConfigError
+from boda.errors import ConfigError, NotFound, UsageError
+from boda.locations import LedgerLocation, RegistryLocation
 from boda.types import validate_repository, validate_tag
 
 CONFIG_NAME = "boda.toml"
@@ -62,8 +63,8 @@ class EcrSettings:
 class Config:
     """The whole configuration; `base_dir` anchors relative paths (the config file's folder)."""
 
-    registry: str = DEFAULT_REGISTRY
-    ledger: str = DEFAULT_LEDGER
+    registry: RegistryLocation = field(default_factory=lambda: RegistryLocation.parse(DEFAULT_REGISTRY))
+    ledger: LedgerLocation = field(default_factory=lambda: LedgerLocation.parse(DEFAULT_LEDGER))
     strategy: str = "tags"
     commit_tag: str = "{commit:.8}"
     repo_template: str = "{app}-{env}"
@@ -76,8 +77,6 @@ class Config:
 
     def environment(self, name: str) -> Environment:
         """The environment called `name` (NotFound when unknown)."""
-        from boda.errors import NotFound
-
         for env in self.environments:
             if env.name == name:
                 return env
@@ -193,10 +192,17 @@ class _Parser:
     def config(self, data: Mapping[str, Any]) -> Config:
         known = {"registry", "ledger", "promotion", "environments", "retention", "ecr"}
         self._unknown(data, known, [])
-        registry = self._str(data, "registry", [], DEFAULT_REGISTRY)
-        ledger = self._str(data, "ledger", [], DEFAULT_LEDGER)
-        self._check_registry_url(registry)
-        self._check_ledger_url(ledger)
+        base = self.path.resolve().parent
+        registry_text = self._str(data, "registry", [], DEFAULT_REGISTRY)
+        ledger_text = self._str(data, "ledger", [], DEFAULT_LEDGER)
+        try:
+            registry = RegistryLocation.parse(registry_text, base_dir=base)
+        except UsageError as exc:
+            raise self.fail(exc.diagnostics(), ["registry"]) from exc
+        try:
+            ledger = LedgerLocation.parse(ledger_text, base_dir=base)
+        except UsageError as exc:
+            raise self.fail(exc.diagnostics(), ["ledger"]) from exc
         promotion = self._table(data, "promotion")
         self._unknown(promotion, {"strategy", "commit_tag", "repo_template", "copy_referrers"}, ["promotion"])
         strategy = self._choice(promotion, "strategy", ["promotion"], "tags", STRATEGIES)
@@ -217,7 +223,7 @@ class _Parser:
             environments=environments,
             retention=retention,
             ecr=ecr,
-            base_dir=self.path.resolve().parent,
+            base_dir=base,
             path=self.path,
         )
 
@@ -254,42 +260,6 @@ class _Parser:
             )
         return value
 
-    def _check_registry_url(self, url: str) -> None:
-        from boda.registry import ECR_HOST
-
-        if url.startswith("oci-layout:"):
-            if not url[len("oci-layout:") :]:
-                raise self.fail("oci-layout: needs a folder, e.g. oci-layout:.boda/registry", ["registry"])
-            return
-        if url.startswith("ecr://"):
-            if not ECR_HOST.match(url[len("ecr://") :].rstrip("/")):
-                raise self.fail("expected ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com", ["registry"])
-            return
-        match = re.match(r"^(https?)://([^/\s]+)/?$", url)
-        if not match:
-            raise self.fail(
-                f"{url!r} is not a registry URL (oci-layout:PATH, http(s)://HOST[:PORT] or ecr://HOST)",
-                ["registry"],
-            )
-        from boda.registry import insecure_hosts, is_loopback
-
-        host = match.group(2)
-        if match.group(1) == "http" and not is_loopback(host) and host not in insecure_hosts():
-            raise self.fail(
-                "plain http is only allowed for loopback hosts (or hosts in BODA_INSECURE_REGISTRIES)",
-                ["registry"],
-            )
-
-    def _check_ledger_url(self, url: str) -> None:
-        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-            return
-        if re.match(r"^postgres(?:ql)?://[^/\s]*/[^/\s]+$", url.split("?")[0]):
-            return
-        shown = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-        raise self.fail(
-            f"{shown!r} is not a ledger URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB)", ["ledger"]
-        )
-
     def _check_templates(self, commit_tag: str, repo_template: str) -> None:
         try:
             tag = commit_tag.format(commit=SAMPLE_SHA)
@@ -298,8 +268,6 @@ class _Parser:
             raise self.fail(
                 f"does not make a valid tag from a commit SHA: {exc}", ["promotion", "commit_tag"]
             ) from None
-        if tag == SAMPLE_SHA[:0]:
-            raise self.fail("makes an empty tag", ["promotion", "commit_tag"])
         try:
             validate_repository(repo_template.format(app="foo/bar", env="prd"))
         except (KeyError, IndexError, ValueError) as exc:

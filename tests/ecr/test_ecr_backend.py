@@ -13,11 +13,21 @@ from typing import Any
 
 import pytest
 
-from boda.config import EcrSettings
-from boda.errors import EXIT_CONFLICT, EXIT_NOT_FOUND, Conflict, DigestMismatch, NotFound, RegistryError
+from boda.config import Config, EcrSettings
+from boda.errors import (
+    EXIT_CONFLICT,
+    EXIT_NOT_FOUND,
+    Conflict,
+    DigestMismatch,
+    NotFound,
+    PolicyError,
+    RegistryError,
+)
+from boda.locations import RegistryLocation
 from boda.registry import open_registry
 from boda.registry.copy import copy_image
 from boda.registry.ecr import EcrRegistry
+from boda.services.context import Context, repository_settings
 from boda.types import OCI_MANIFEST, Digest
 from fixtures.moto import HOST, make_manifest, seed_image
 
@@ -193,8 +203,8 @@ def test_bulk_delete_in_chunks_surfaces_failures(ecr: EcrRegistry, ecr_client: A
 def test_repository_created_on_first_put_with_settings(ecr_env: str, ecr_client: Any, tmp_path: Path) -> None:
     policy = tmp_path / "lifecycle.json"
     policy.write_text(json.dumps(POLICY, indent=2))
-    settings = EcrSettings(tag_mutability="IMMUTABLE", scan_on_push=True, lifecycle_policy=policy)
-    ecr = EcrRegistry(HOST, settings=settings)
+    config = Config(ecr=EcrSettings(tag_mutability="IMMUTABLE", scan_on_push=True, lifecycle_policy=policy))
+    ecr = EcrRegistry(HOST, settings=repository_settings(config))
     try:
         manifest = make_manifest("first")
         assert ecr.manifest_put("shop/api-prd", "daf46a8f", manifest) == manifest.digest
@@ -211,14 +221,13 @@ def test_repository_created_on_first_put_with_settings(ecr_env: str, ecr_client:
 def test_invalid_lifecycle_policy_creates_nothing(ecr_env: str, ecr_client: Any, tmp_path: Path) -> None:
     policy = tmp_path / "lifecycle.json"
     policy.write_text('{"rules": []}')
-    ecr = EcrRegistry(HOST, settings=EcrSettings(lifecycle_policy=policy))
-    try:
-        with pytest.raises(Exception, match="rules must be a non-empty list") as caught:
-            ecr.manifest_put("new-repo", "v1", make_manifest("z"))
-        assert getattr(caught.value, "exit_code", None) == 2
-        assert ecr_client.describe_repositories()["repositories"] == []
-    finally:
-        ecr.close()
+    config = Config(
+        registry=RegistryLocation.parse(f"ecr://{HOST}"), ecr=EcrSettings(lifecycle_policy=policy)
+    )
+    with Context(config) as ctx, pytest.raises(PolicyError, match="rules must be a non-empty list") as caught:
+        ctx.registry.manifest_put("new-repo", "v1", make_manifest("z"))
+    assert caught.value.exit_code == 2 and str(policy) in caught.value.message
+    assert ecr_client.describe_repositories()["repositories"] == []
 
 
 def test_lifecycle_policy_absent_is_none(ecr: EcrRegistry, ecr_client: Any) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from boda.imagegen import make_image, make_index, push
 from boda.registry import open_registry
+from boda.services.imagegen import make_image, make_index, push
 from fixtures.registry import RegistryProcess, free_port, skopeo_copy, skopeo_inspect_digest
 
 pytestmark = pytest.mark.registry
@@ -72,7 +72,7 @@ def test_copy_across_registries_streams_only_missing_blobs(
 def test_copy_from_skopeo_pushed_image_and_into_a_layout(
     registry: RegistryProcess, boda: Any, tmp_path: Path
 ) -> None:
-    from boda.imagegen import write_oci_layout
+    from boda.services.imagegen import write_oci_layout
 
     repo = unique("skopeo")
     image = make_image("crane-skopeo", layers=3)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from boda import imagegen
 from boda.errors import NotFound, RegistryDenied, RegistryError, Unavailable
 from boda.registry.oci import OciRegistry
+from boda.services import imagegen
 from boda.types import DOCKER_LIST, OCI_INDEX, Digest
 from fixtures.registry import (
     RegistryProcess,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from boda.imagegen import SyntheticImage, make_image, make_index, push
 from boda.ledger import open_ledger
 from boda.registry import open_registry
 from boda.registry.base import Registry
+from boda.services.imagegen import SyntheticImage, make_image, make_index, push
 from fixtures.cli import Run
 
 ENVIRONMENTS = """

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from boda.imagegen import make_image
+from boda.services.imagegen import make_image
 from conftest import Project, make_project, sha
 
 

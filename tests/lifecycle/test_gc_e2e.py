@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from boda.imagegen import make_image, make_referrer, push
 from boda.ledger import open_ledger
+from boda.services.imagegen import make_image, make_referrer, push
 from boda.types import Digest
 from conftest import Project, make_project
 from fixtures.registry import RegistryProcess, _start, skopeo_copy

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from boda.imagegen import make_image, push
 from boda.registry import open_registry
+from boda.services.imagegen import make_image, push
 from boda.types import Digest, Reference
 from conftest import Project, make_project
 from fixtures.registry import skopeo_inspect_digest

@@ -57,7 +57,7 @@ def test_repos_strategy_and_tree(tmp_path: Path) -> None:
         (BASE.replace('after = "dev"', 'after = "qa"'), ":12: environments[1].after: upstream 'qa'"),
         (BASE.replace('name = "dev"', 'name = "dev"\nafter = "stg"'), "cycle"),
         (BASE.replace("http://127.0.0.1:5000", "ftp://x"), ":1: registry:"),
-        (BASE.replace("http://127.0.0.1:5000", "http://registry.example.com"), ":1: registry: plain http"),
+        (BASE.replace("http://127.0.0.1:5000", "http://registry.example.com"), "plain http is only used"),
         (BASE.replace("sqlite:///.boda/ledger.db", "mysql://x/y"), ":2: ledger:"),
         (BASE.replace("sqlite:///.boda/ledger.db", "postgresql://u:secret@h"), ":2: ledger:"),
         (BASE + '\n[[environments]]\nname = "dev"\n', "defined twice"),

@@ -16,10 +16,17 @@ from typing import Any
 import pytest
 
 from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable
-from boda.imagegen import SyntheticImage, make_image, make_index, make_referrer, push, write_oci_layout
 from boda.registry import open_registry
 from boda.registry.base import Registry
 from boda.registry.layout import CHUNK_SIZE, LayoutRegistry
+from boda.services.imagegen import (
+    SyntheticImage,
+    make_image,
+    make_index,
+    make_referrer,
+    push,
+    write_oci_layout,
+)
 from boda.types import ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST, Digest, Manifest
 
 NO_GRACE = timedelta(0)

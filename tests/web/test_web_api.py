@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 
 from boda.cli import main
 from boda.config import load_config
-from boda.imagegen import make_image, push
 from boda.services import gc as gc_service
 from boda.services import status as status_service
 from boda.services.build import record_build
 from boda.services.context import Context
 from boda.services.evidence import record_evidence
+from boda.services.imagegen import make_image, push
 from boda.services.promote import promote, rollback
 from boda.web.app import create_app
 

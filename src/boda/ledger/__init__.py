@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boda.errors import UsageError
 from boda.ledger._sql import Clock
 from boda.ledger.base import (
     EVIDENCE_RESULTS,
@@ -27,8 +26,8 @@ from boda.ledger.base import (
     Pin,
     Promotion,
     PromotionTx,
-    redact_url,
 )
+from boda.locations import LedgerLocation, redact_url
 
 __all__ = [
     "EVIDENCE_RESULTS",
@@ -44,29 +43,21 @@ __all__ = [
     "redact_url",
 ]
 
-_SQLITE = "sqlite:///"
 
-
-def open_ledger(url: str, base_dir: Path | None = None, *, clock: Clock | None = None) -> Ledger:
-    """Open the ledger at `url`, migrating its schema if needed.
+def open_ledger(
+    location: LedgerLocation | str, base_dir: Path | None = None, *, clock: Clock | None = None
+) -> Ledger:
+    """Open the ledger at `location` (a string is parsed first), migrating its schema if needed.
 
     A malformed URL is a UsageError; a database that cannot be opened is a LedgerError. `clock`
     (tests, imports) supplies the timestamps of recorded facts; it must return aware datetimes.
     """
-    redacted = redact_url(url)
-    if url.startswith(("postgresql://", "postgres://")):
+    if isinstance(location, str):
+        location = LedgerLocation.parse(location, base_dir=base_dir)
+    if location.kind == "postgres":
         from boda.ledger.postgres import open_postgres
 
-        return open_postgres(url, redacted, clock)
-    if url.startswith(_SQLITE):
-        path = url[len(_SQLITE) :]
-        if path and "?" not in path and "#" not in path:
-            from boda.ledger.sqlite import MEMORY, open_sqlite
+        return open_postgres(location.url, location.display, clock)
+    from boda.ledger.sqlite import MEMORY, open_sqlite
 
-            if path != MEMORY and not path.startswith("/"):
-                path = str((base_dir or Path.cwd()) / path)
-            return open_sqlite(path, redacted, clock)
-    raise UsageError(
-        f"invalid ledger URL {redacted!r}: expected sqlite:///RELATIVE/PATH.db, sqlite:////ABSOLUTE/PATH.db,"
-        " sqlite:///:memory: or postgresql://USER@HOST:PORT/DATABASE"
-    )
+    return open_sqlite(str(location.path) if location.path is not None else MEMORY, location.display, clock)

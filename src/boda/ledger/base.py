@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from boda.types import Digest
 
@@ -257,22 +256,3 @@ class Ledger(Protocol):
     def __enter__(self) -> Ledger: ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-def redact_url(url: str) -> str:
-    """`url` with the password (userinfo or `password=` query parameter) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-        redacted = url
-        if parts.password is not None:
-            userinfo, _, host = parts.netloc.rpartition("@")
-            redacted = redacted.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(key.lower() == "password" for key, _ in pairs):
-            base, _, rest = redacted.partition("?")
-            _query, hash_, fragment = rest.partition("#")
-            hidden = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
-            redacted = f"{base}?{urlencode(hidden, safe='*')}{hash_}{fragment}"
-        return redacted
-    except ValueError:
-        return "<unparsable ledger URL>"

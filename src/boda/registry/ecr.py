@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -52,7 +53,7 @@ from boda.errors import (
     RegistryNotFound,
     UsageError,
 )
-from boda.registry import ECR_HOST
+from boda.locations import ECR_HOST
 from boda.registry._auth import Credentials
 from boda.registry.base import ImageRecord, RegistryStats
 from boda.types import (
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr.client import ECRClient
     from mypy_boto3_ecr.type_defs import ImageDetailTypeDef, ImageIdentifierTypeDef
 
-    from boda.config import EcrSettings
     from boda.registry.oci import OciRegistry
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,18 @@ def _record(detail: ImageDetailTypeDef) -> ImageRecord:
     )
 
 
+@dataclass(frozen=True)
+class RepositorySettings:
+    """How boda creates a missing repository (strategy `repos`).
+
+    `lifecycle_policy_text` is stored on every new repository; the caller has validated it.
+    """
+
+    tag_mutability: str = "MUTABLE"
+    scan_on_push: bool = False
+    lifecycle_policy_text: str | None = None
+
+
 class EcrRegistry:
     """One ECR registry (account and region), named by its host `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
 
@@ -212,7 +224,7 @@ class EcrRegistry:
         self,
         host: str,
         *,
-        settings: EcrSettings | None = None,
+        settings: RepositorySettings | None = None,
         client: ECRClient | None = None,
         put_limiter: TokenBucket | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -329,15 +341,12 @@ class EcrRegistry:
         return created
 
     def _create_repository(self, repo: str) -> bool:
-        from boda.config import EcrSettings
-
-        settings = self.settings or EcrSettings()
+        settings = self.settings or RepositorySettings()
         if settings.tag_mutability.endswith("_WITH_EXCLUSION"):
             raise ConfigError(
                 f"ecr.tag_mutability = {settings.tag_mutability!r} needs exclusion filters, which boda"
                 f" does not invent; create repository {repo!r} yourself, or use MUTABLE or IMMUTABLE"
             )
-        policy_text = self._policy_text(settings)
         try:
             with self._api("CreateRepository", repo):
                 self._client.create_repository(
@@ -351,24 +360,9 @@ class EcrRegistry:
                 return False  # created concurrently by another runner: theirs stands
             raise
         log.info("created ECR repository %s/%s", self.name, repo)
-        if policy_text is not None:
-            self.put_lifecycle_policy(repo, policy_text)
+        if settings.lifecycle_policy_text is not None:
+            self.put_lifecycle_policy(repo, settings.lifecycle_policy_text)
         return True
-
-    @staticmethod
-    def _policy_text(settings: EcrSettings) -> str | None:
-        if settings.lifecycle_policy is None:
-            return None
-        from boda.policy.ecr import parse_policy
-
-        try:
-            text = settings.lifecycle_policy.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"ecr.lifecycle_policy: cannot read {settings.lifecycle_policy}: {exc.strerror}"
-            ) from None
-        parse_policy(text)
-        return text
 
     def lifecycle_policy(self, repo: str) -> str | None:
         """The repository's own lifecycle policy text; None when it has none."""

@@ -13,12 +13,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from boda.config import Config
-from boda.errors import NotFound, ReferenceError_, UsageError
+from boda.errors import ConfigError, NotFound, PolicyError, ReferenceError_, UsageError
 from boda.types import Digest, validate_repository
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Ledger
     from boda.registry.base import Registry
+    from boda.registry.ecr import RepositorySettings
 
 # CI systems name the person or bot behind a run in these variables, most specific first.
 CI_IDENTITY_VARIABLES = (
@@ -63,6 +64,25 @@ def check_app(app: str) -> str:
         raise ReferenceError_(f"invalid app name {app!r}: {exc.message}") from None
 
 
+def repository_settings(config: Config) -> RepositorySettings:
+    """The `[ecr]` settings as the ECR backend takes them, the lifecycle policy read and validated."""
+    from boda.policy.ecr import parse_policy
+    from boda.registry.ecr import RepositorySettings
+
+    text = None
+    path = config.ecr.lifecycle_policy
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"ecr.lifecycle_policy: cannot read {path}: {exc}") from exc
+        try:
+            parse_policy(text)
+        except PolicyError as exc:
+            raise PolicyError(f"ecr.lifecycle_policy {path}: {exc.message}") from exc
+    return RepositorySettings(config.ecr.tag_mutability, config.ecr.scan_on_push, text)
+
+
 @dataclass
 class Context:
     """The open resources of one command. Close it when done (or use it as a context manager)."""
@@ -77,9 +97,8 @@ class Context:
         if self._registry is None:
             from boda.registry import open_registry
 
-            self._registry = open_registry(
-                self.config.registry, base_dir=self.config.base_dir, ecr=self.config.ecr
-            )
+            settings = repository_settings(self.config) if self.config.registry.kind == "ecr" else None
+            self._registry = open_registry(self.config.registry, ecr=settings)
         return self._registry
 
     @cached_property
@@ -88,7 +107,7 @@ class Context:
         if self._ledger is None:
             from boda.ledger import open_ledger
 
-            self._ledger = open_ledger(self.config.ledger, base_dir=self.config.base_dir)
+            self._ledger = open_ledger(self.config.ledger)
         return self._ledger
 
     def close(self) -> None:
@@ -106,13 +125,7 @@ class Context:
 
     def reference(self, repo: str, *, tag: str | None = None, digest: Digest | None = None) -> str:
         """A pull reference for people and deploy tools, by digest when one is given."""
-        registry = self.config.registry
-        if registry.startswith("oci-layout:"):
-            prefix = f"{self.registry.name}:{repo}"
-        elif registry.startswith(("http://", "https://", "ecr://")):
-            prefix = f"{registry.split('://', 1)[1].rstrip('/')}/{repo}"
-        else:
-            prefix = f"{registry.rstrip('/')}/{repo}"
+        prefix = self.config.registry.reference_prefix(repo)
         if digest is not None:
             return f"{prefix}@{digest}"
         return f"{prefix}:{tag}" if tag else prefix

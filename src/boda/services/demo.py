@@ -16,11 +16,11 @@ from typing import Any
 
 from boda.config import SAMPLE_CONFIG, load_config
 from boda.errors import Refused, UsageError
-from boda.imagegen import make_image, make_index, push
 from boda.services.build import record_build
 from boda.services.context import Context
 from boda.services.evidence import record_evidence
 from boda.services.gc import apply, plan
+from boda.services.imagegen import make_image, make_index, push
 from boda.services.promote import promote, rollback
 from boda.services.status import history, status
 from boda.services.verify import verify

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 
 def _ecr(ctx: Context) -> EcrRegistry:
     """The configured registry when it is ECR; UsageError otherwise."""
-    if not ctx.config.registry.startswith("ecr://"):
+    if ctx.config.registry.kind != "ecr":
         raise UsageError(
-            f"boda ecr needs an ECR registry; {ctx.config.path or 'the config'} has {ctx.config.registry!r}",
+            f"boda ecr needs an ECR registry; {ctx.config.path or 'the config'} has"
+            f" {str(ctx.config.registry)!r}",
             hint='set registry = "ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com" in boda.toml',
         )
     return cast("EcrRegistry", ctx.registry)  # open_registry opens every ecr:// URL as EcrRegistry

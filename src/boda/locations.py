@@ -1,0 +1,235 @@
+"""Where images and history live: registry and ledger locations, parsed once.
+
+A location is a value: the config holds one of each, the backends consume them, and every
+message shows its `display` form, which never carries a secret.
+
+Registry URLs:
+    oci-layout:PATH                              an OCI image layout on disk (the embedded default)
+    http://HOST[:PORT], https://HOST[:PORT]      an OCI distribution registry
+    HOST[:PORT]                                  the same, the way image references name registries:
+                                                 plain HTTP for loopback (and BODA_INSECURE_REGISTRIES)
+    ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com   Amazon ECR through its API (bare ECR hosts too)
+
+Ledger URLs:
+    sqlite:///RELATIVE/PATH.db, sqlite:////ABSOLUTE/PATH.db, sqlite:///:memory:
+    postgresql://USER@HOST:PORT/DATABASE         (or postgres://; a password is redacted everywhere)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from boda.errors import UsageError
+from boda.types import LAYOUT_SCHEME
+
+ECR_SCHEME = "ecr://"
+ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_HOST = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[a-fA-F0-9:.]+\])(?::[0-9]{1,5})?\Z"
+)
+_CREDENTIALS_HINT = (
+    "keep credentials in Docker's config.json (docker login HOST, credential helpers) or, for ECR,"
+    " the AWS credential chain; never in the URL"
+)
+SQLITE_PREFIX = "sqlite:///"
+SQLITE_MEMORY = ":memory:"
+
+RegistryKind = Literal["layout", "oci", "ecr"]
+LedgerKind = Literal["sqlite", "postgres"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, with or without a port."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_hosts() -> frozenset[str]:
+    """Hosts the user allows plain HTTP to (BODA_INSECURE_REGISTRIES, comma-separated)."""
+    return frozenset(
+        h.strip() for h in os.environ.get("BODA_INSECURE_REGISTRIES", "").split(",") if h.strip()
+    )
+
+
+@dataclass(frozen=True)
+class RegistryLocation:
+    """A registry: an OCI layout folder, an OCI distribution host, or an ECR account and region."""
+
+    kind: RegistryKind
+    #: `host[:port]` of an oci or ecr registry; "" for a layout.
+    host: str = ""
+    #: "http" or "https" for an oci registry; "" otherwise.
+    scheme: str = ""
+    #: The layout's root folder (absolute once parsed with a base folder).
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, base_dir: Path | None = None, insecure: bool = False) -> RegistryLocation:
+        """Parse a registry URL or a reference's registry part (UsageError, exit 2, when malformed).
+
+        `base_dir` anchors a relative layout path (the config file's folder). `insecure` allows
+        plain HTTP to a non-loopback host, as listing it in BODA_INSECURE_REGISTRIES does.
+        """
+        if not isinstance(text, str) or not text or text != text.strip():
+            raise UsageError(f"registry URL {text!r}: empty or surrounded by spaces")
+        if text.startswith(LAYOUT_SCHEME):
+            folder = text[len(LAYOUT_SCHEME) :]
+            if not folder:
+                raise UsageError(
+                    f"registry URL {text!r}: oci-layout: needs a folder, e.g. oci-layout:.boda/registry"
+                )
+            path = Path(folder)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            return cls("layout", path=path.resolve())
+        scheme = ""
+        host = text
+        if "://" in text:
+            scheme, host = text.split("://", 1)
+            if scheme not in ("http", "https", "ecr"):
+                raise UsageError(
+                    f"registry URL {text!r}: the scheme must be oci-layout:, http://, https:// or ecr://"
+                )
+        host = host[:-1] if host.endswith("/") else host
+        if "@" in host:
+            raise UsageError(
+                f"registry URL {_without_userinfo(text)!r} carries credentials; refusing it",
+                hint=_CREDENTIALS_HINT,
+            )
+        if not host or "/" in host or "?" in host or "#" in host:
+            raise UsageError(f"registry URL {text!r}: expected HOST[:PORT] without a path")
+        if not _HOST.match(host):
+            raise UsageError(f"registry URL {text!r}: {host!r} is not a host name or address")
+        if scheme == "ecr" or (not scheme and ECR_HOST.match(host)):
+            if not ECR_HOST.match(host):
+                raise UsageError(
+                    f"registry URL {text!r}: expected ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com"
+                )
+            return cls("ecr", host=host)
+        plain_ok = insecure or is_loopback(host) or host in insecure_hosts()
+        if scheme == "http" and not plain_ok:
+            raise UsageError(
+                f"registry URL {text!r}: plain http is only used for loopback hosts",
+                hint="pass --insecure or list the host in BODA_INSECURE_REGISTRIES if you mean it",
+            )
+        return cls("oci", host=host, scheme=scheme or ("http" if plain_ok else "https"))
+
+    @property
+    def name(self) -> str:
+        """The registry's identity in references: `host[:port]`, or `oci-layout:/abs/root`."""
+        if self.kind == "layout":
+            return f"{LAYOUT_SCHEME}{self.path}"
+        return self.host
+
+    @property
+    def ecr_account(self) -> str:
+        """The AWS account of an ECR registry."""
+        match = ECR_HOST.match(self.host)
+        return match.group(1) if match else ""
+
+    @property
+    def ecr_region(self) -> str:
+        """The AWS region of an ECR registry."""
+        match = ECR_HOST.match(self.host)
+        return match.group(2) if match else ""
+
+    def reference_prefix(self, repo: str) -> str:
+        """`host/repo`, or `oci-layout:/abs/root:repo`: what a pull reference starts with."""
+        return f"{self.name}:{repo}" if self.kind == "layout" else f"{self.host}/{repo}"
+
+    def __str__(self) -> str:
+        if self.kind == "layout":
+            return self.name
+        if self.kind == "ecr":
+            return f"{ECR_SCHEME}{self.host}"
+        return f"{self.scheme}://{self.host}"
+
+
+def _without_userinfo(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    return f"{scheme}{sep}***@{host}"
+
+
+@dataclass(frozen=True)
+class LedgerLocation:
+    """A ledger database: a SQLite file (or memory) or a PostgreSQL database."""
+
+    kind: LedgerKind
+    #: The SQLite file (None for an in-memory ledger).
+    path: Path | None = None
+    #: The PostgreSQL connection URL as given, password included: only for the driver.
+    url: str = field(default="", repr=False)
+    #: The URL for people and messages, with any password replaced by `***`.
+    display: str = ""
+
+    @classmethod
+    def parse(cls, text: str, *, base_dir: Path | None = None) -> LedgerLocation:
+        """Parse a ledger URL (UsageError, exit 2, when malformed; the message hides any password)."""
+        shown = redact_url(text) if isinstance(text, str) else repr(text)
+        usage = (
+            "expected sqlite:///RELATIVE/PATH.db, sqlite:////ABSOLUTE/PATH.db, sqlite:///:memory: or"
+            " postgresql://USER@HOST:PORT/DATABASE"
+        )
+        if not isinstance(text, str) or not text or text != text.strip():
+            raise UsageError(f"invalid ledger URL {shown!r}: {usage}")
+        if text.startswith(SQLITE_PREFIX):
+            rest = text[len(SQLITE_PREFIX) :]
+            if not rest or "?" in rest or "#" in rest:
+                raise UsageError(f"invalid ledger URL {shown!r}: {usage}")
+            if rest == SQLITE_MEMORY:
+                return cls("sqlite", path=None, display=text)
+            path = Path(rest)
+            if not path.is_absolute():
+                path = (base_dir or Path.cwd()) / path
+            return cls("sqlite", path=path, display=text)
+        if text.startswith(("postgresql://", "postgres://")):
+            try:
+                parts = urlsplit(text)
+                parts.port  # noqa: B018 - raises ValueError for a malformed port
+            except ValueError as exc:
+                raise UsageError(f"invalid ledger URL {shown!r}: {exc}") from exc
+            database = parts.path.lstrip("/")
+            if not parts.hostname and not parts.netloc.endswith("@") and parts.netloc:
+                raise UsageError(f"invalid ledger URL {shown!r}: {usage}")
+            if not database or "/" in database or any(c.isspace() for c in text):
+                raise UsageError(f"invalid ledger URL {shown!r}: {usage}")
+            return cls("postgres", url=text, display=shown)
+        raise UsageError(f"invalid ledger URL {shown!r}: {usage}")
+
+    def __str__(self) -> str:
+        return self.display
+
+
+def redact_url(url: str) -> str:
+    """`url` with a password (userinfo, or a `password=` query parameter) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        redacted = url
+        if parts.password is not None:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            redacted = redacted.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(key.lower() == "password" for key, _ in pairs):
+            base, _, rest = redacted.partition("?")
+            _query, hash_, fragment = rest.partition("#")
+            hidden = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
+            redacted = f"{base}?{urlencode(hidden, safe='*')}{hash_}{fragment}"
+        return redacted
+    except ValueError:
+        return "<unparsable URL>"
