@@ -31,12 +31,12 @@ def test_the_cli_loads_no_backend_until_a_command_needs_it() -> None:
 
 def test_a_registry_command_loads_neither_the_ledger_nor_other_commands() -> None:
     loaded = loaded_after(
-        "from boda.cli.root import cli\ncli.get_command(None, 'digest')\nimport boda.services.images"
+        "from boda.cli.root import cli\ncli.get_command(None, 'digest')\nimport boda.services.crane"
     )
     assert "httpx" not in loaded  # the OCI backend is imported when a registry is opened
     assert not loaded & {"sqlite3", "psycopg", "boto3", "fastapi"}
     commands = {m for m in modules_after("from boda.cli.root import cli\ncli.get_command(None, 'digest')")}
-    assert "boda.cli.images" in commands and not commands & {
+    assert "boda.cli.crane" in commands and not commands & {
         "boda.cli.gc",
         "boda.cli.lifecycle",
         "boda.cli.ecr",

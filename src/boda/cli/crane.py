@@ -21,7 +21,7 @@ insecure_option = click.option(
 @json_option
 def digest(ref: str, insecure: bool, as_json: bool) -> None:
     """Print the digest REF resolves to."""
-    from boda.services.images import digest as run
+    from boda.services.crane import digest as run
 
     emit(run(ref, insecure=insecure), as_json, lambda d: d["digest"])
 
@@ -47,7 +47,7 @@ def _copy_text(d: dict[str, Any]) -> str:
 @json_option
 def copy(src: str, dst: str, referrers: bool, jobs: int, insecure: bool, as_json: bool) -> None:
     """Copy an image or index from SRC to DST by digest (mounting blobs where it can)."""
-    from boda.services.images import copy as run
+    from boda.services.crane import copy as run
 
     progress = None
     if sys.stderr.isatty():
@@ -65,7 +65,7 @@ def copy(src: str, dst: str, referrers: bool, jobs: int, insecure: bool, as_json
 @json_option
 def tags(repo: str, insecure: bool, as_json: bool) -> None:
     """List the tags of REPO, sorted."""
-    from boda.services.images import tags as run
+    from boda.services.crane import tags as run
 
     emit(run(repo, insecure=insecure), as_json, lambda d: "\n".join(d["tags"]))
 
@@ -76,7 +76,7 @@ def tags(repo: str, insecure: bool, as_json: bool) -> None:
 @json_option
 def untag(ref: str, insecure: bool, as_json: bool) -> None:
     """Remove the tag REF names; the image and its other tags stay."""
-    from boda.services.images import untag as run
+    from boda.services.crane import untag as run
 
     emit(run(ref, insecure=insecure), as_json, lambda d: f"untagged {d['reference']} ({d['digest']})")
 

@@ -1,4 +1,4 @@
-"""crane-like operations on single references: digest, copy, tags, untag."""
+"""crane-like operations on single references: digest, copy, tags, untag (no ledger, no config)."""
 
 from __future__ import annotations
 
