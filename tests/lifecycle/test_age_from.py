@@ -12,7 +12,7 @@ import pytest
 from boda.config import load_config
 from boda.ledger import open_ledger
 from boda.services.context import Context
-from boda.services.gc import plan
+from boda.services.expiry.plan import plan
 from boda.services.promote import promote
 from conftest import make_project
 

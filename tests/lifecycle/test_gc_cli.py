@@ -151,9 +151,10 @@ def test_gc_bad_input(small: tuple[Project, str, list[str]]) -> None:
     p, app, d = small
     before = p.snapshot([app])
     cases = [
-        (["gc", "plan", p.app("nope")], 2),
-        (["gc", "apply", p.app("nope"), "--yes"], 2),
-        (["policy", "check", p.app("nope")], 2),
+        (["gc", "plan", p.app("nope")], 4),
+        (["gc", "apply", p.app("nope"), "--yes"], 4),
+        (["policy", "check", p.app("nope")], 4),
+        (["pin", p.app("nope"), d[0], "--reason", "x"], 4),
         (["gc", "plan", app, "--policy", str(p.root / "missing.json")], 2),
         (["gc", "plan", app, "--now", "tomorrow"], 2),
         (["pin", app, "sha256:abc", "--reason", "x"], 2),
@@ -188,7 +189,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
 def test_plan_reports_progress_per_repository(small: tuple[Project, str, list[str]]) -> None:
     from boda.config import load_config
     from boda.services.context import Context
-    from boda.services.gc import plan
+    from boda.services.expiry.plan import plan
 
     p, app, _d = small
     messages: list[str] = []

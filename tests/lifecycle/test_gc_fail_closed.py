@@ -13,8 +13,9 @@ from boda.config import load_config
 from boda.errors import LedgerError, RegistryError
 from boda.ledger import open_ledger
 from boda.registry import open_registry
-from boda.services import gc
 from boda.services.context import Context
+from boda.services.expiry import apply as expiry_apply
+from boda.services.expiry import plan as expiry_plan
 from conftest import Project, make_project
 
 READS = ("manifest_head", "manifest_get", "tag_list", "image_list", "referrers", "blob_head")
@@ -73,7 +74,7 @@ def count_reads(p: Project, app: str, reads: tuple[str, ...], ledger_side: bool)
         ctx._registry = probe
         del ctx.registry
     try:
-        gc.plan(ctx, app)
+        expiry_plan.plan(ctx, app)
     finally:
         ctx.close()
     return probe.calls
@@ -99,7 +100,7 @@ def test_a_failing_read_anywhere_in_the_plan_deletes_nothing(busy: tuple[Project
         ctx = Context(config, _registry=broken_registry, _ledger=broken_ledger)  # type: ignore[arg-type]
         try:
             with pytest.raises(type(error)):
-                gc.apply(ctx, app, yes=True)
+                expiry_apply.apply(ctx, app, yes=True)
         finally:
             real_registry.close()
             real_ledger.close()
@@ -137,15 +138,15 @@ def test_apply_rechecks_before_each_deletion(busy: tuple[Project, str]) -> None:
     config = load_config(p.config)
     ctx = Context(config)
     try:
-        expiry = gc.plan(ctx, app)
+        expiry = expiry_plan.plan(ctx, app)
         doomed = expiry.expiring[-1]
         build = next(b for b in ctx.ledger.list_builds(app) if str(b.digest) == doomed.digest)
     finally:
         ctx.close()
 
-    real_plan = gc.plan
+    real_plan = expiry_plan.plan
 
-    def plan_then_promote(ctx: Context, app_: str, **kwargs: Any) -> gc.ExpiryPlan:
+    def plan_then_promote(ctx: Context, app_: str, **kwargs: Any) -> expiry_plan.ExpiryPlan:
         made = real_plan(ctx, app_, **kwargs)
         # Someone rolls dev back to the doomed digest while the plan is being applied.
         assert p.boda("rollback", app, "--env", "dev", "--to", build.commit).code == 0
@@ -154,8 +155,8 @@ def test_apply_rechecks_before_each_deletion(busy: tuple[Project, str]) -> None:
     ctx = Context(load_config(p.config))
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(gc, "plan", plan_then_promote)
-            result = gc.apply(ctx, app, yes=True)
+            mp.setattr(expiry_apply, "plan", plan_then_promote)
+            result = expiry_apply.apply(ctx, app, yes=True)
     finally:
         ctx.close()
     assert doomed.digest in {s["digest"] for s in result.skipped}

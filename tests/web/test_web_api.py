@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 
 from boda.cli import main
 from boda.config import load_config
-from boda.services import gc as gc_service
 from boda.services import status as status_service
 from boda.services.build import record_build
 from boda.services.context import Context
 from boda.services.evidence import record_evidence
+from boda.services.expiry import plan as expiry_plan
 from boda.services.imagegen import make_image, push
 from boda.services.promote import promote, rollback
 from boda.web.app import create_app
@@ -253,7 +253,7 @@ def test_gc_plan_matches_the_service(client: TestClient, demo: Demo) -> None:
     now = "2030-01-01T00:00:00+00:00"
     data = client.get(f"/api/apps/{WEB}/gc/plan", params={"now": now}).json()
     with demo.context() as ctx:
-        expected = gc_service.plan(ctx, WEB, now=datetime(2030, 1, 1, tzinfo=UTC)).to_json()
+        expected = expiry_plan.plan(ctx, WEB, now=datetime(2030, 1, 1, tzinfo=UTC)).to_json()
     assert data == expected
     assert data["now"] == now
     actions = {e["digest"]: e for e in data["images"]}
@@ -271,7 +271,7 @@ def test_gc_plan_is_read_only_and_checks_input(client: TestClient, demo: Demo) -
     with demo.context() as ctx:
         assert ctx.registry.manifest_head(WEB, demo.digests[1]) is not None
     assert_error(client.get(f"/api/apps/{WEB}/gc/plan", params={"now": "soon"}), 400, 2, "invalid time")
-    assert_error(client.get("/api/apps/shop/nope/gc/plan"), 400, 2, "unknown app")
+    assert_error(client.get("/api/apps/shop/nope/gc/plan"), 404, 4, "unknown app")
 
 
 def test_dashboard_page(client: TestClient) -> None:

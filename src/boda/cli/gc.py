@@ -66,7 +66,7 @@ def gc() -> None:
 @json_option
 def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | None, as_json: bool) -> None:
     """Every image of APP with keep or expire and every reason. Deletes nothing."""
-    from boda.services.gc import plan
+    from boda.services.expiry.plan import plan
     from boda.services.policy_eval import parse_now
 
     when = parse_now(now) if now else None
@@ -88,7 +88,7 @@ def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | Non
 @json_option
 def gc_apply(app: str, yes: bool, policy: Path | None, by: str | None, as_json: bool) -> None:
     """Delete what the plan expires, re-checking every image just before its deletion."""
-    from boda.services.gc import apply
+    from boda.services.expiry.apply import apply
 
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
@@ -118,7 +118,7 @@ def gc_apply(app: str, yes: bool, policy: Path | None, by: str | None, as_json: 
 @json_option
 def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> None:
     """Protect DIGEST of APP from expiry until unpinned."""
-    from boda.services.gc import pin as run
+    from boda.services.expiry.pins import pin as run
 
     with open_context() as ctx:
         emit(
@@ -133,7 +133,7 @@ def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> No
 @json_option
 def unpin(app: str, digest: str, by: str | None, as_json: bool) -> None:
     """Remove the pin of DIGEST of APP."""
-    from boda.services.gc import unpin as run
+    from boda.services.expiry.pins import unpin as run
 
     with open_context() as ctx:
         emit(run(ctx, app, digest, by=by), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")

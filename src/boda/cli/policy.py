@@ -93,7 +93,7 @@ def _check_text(d: dict[str, Any]) -> str:
 @json_option
 def policy_check(app: str, policy_path: Path | None, as_json: bool) -> None:
     """List every protected image of APP that the policy, run as ECR runs it, would expire."""
-    from boda.services.gc import policy_check as run
+    from boda.services.expiry.policy_check import policy_check as run
 
     with open_context() as ctx:
         data = run(ctx, app, policy=policy_path)

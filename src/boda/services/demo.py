@@ -19,7 +19,8 @@ from boda.errors import Refused, UsageError
 from boda.services.build import record_build
 from boda.services.context import Context
 from boda.services.evidence import record_evidence
-from boda.services.gc import apply, plan
+from boda.services.expiry.apply import apply
+from boda.services.expiry.plan import plan
 from boda.services.imagegen import make_image, make_index, push
 from boda.services.promote import promote, rollback
 from boda.services.status import history, status

@@ -26,10 +26,10 @@ from boda.errors import (
     EXIT_USAGE,
     BodaError,
 )
-from boda.services import gc as gc_service
 from boda.services import status as status_service
 from boda.services import verify as verify_service
 from boda.services.context import Context
+from boda.services.expiry import plan as expiry_plan
 from boda.services.policy_eval import parse_now
 
 T = TypeVar("T")
@@ -132,6 +132,6 @@ def create_app(config: Config) -> FastAPI:
     def gc_plan(app: str, now: str | None = None) -> dict[str, Any]:
         """The expiry plan with the configured policy; never applied over HTTP."""
         when = parse_now(now) if now else None
-        return call(lambda ctx: gc_service.plan(ctx, app, now=when).to_json())
+        return call(lambda ctx: expiry_plan.plan(ctx, app, now=when).to_json())
 
     return app

@@ -1,0 +1,28 @@
+"""Pins: digests protected from expiry by hand until unpinned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boda.errors import UsageError
+from boda.services.context import Context, identity
+from boda.services.expiry.plan import require_known_app
+from boda.types import Digest
+
+
+def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = None) -> dict[str, Any]:
+    """Protect a digest of `app` from expiry until unpinned."""
+    if not reason.strip():
+        raise UsageError("--reason is required: say why the image must stay")
+    require_known_app(ctx, app)
+    wanted = Digest.parse(digest)
+    ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=identity(by))
+    return {"app": app, "digest": str(wanted), "reason": reason, "pinned": True}
+
+
+def unpin(ctx: Context, app: str, digest: str, *, by: str | None = None) -> dict[str, Any]:
+    """Remove a pin (NotFound when the digest is not pinned)."""
+    require_known_app(ctx, app)
+    wanted = Digest.parse(digest)
+    ctx.ledger.unpin(app=app, digest=wanted, by=identity(by))
+    return {"app": app, "digest": str(wanted), "pinned": False}

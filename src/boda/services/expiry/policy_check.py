@@ -1,0 +1,57 @@
+"""Would a lifecycle policy, run as ECR runs it, expire anything in use? The outage predictor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boda.errors import UsageError
+from boda.policy.ecr import evaluate, parse_policy
+from boda.policy.plan import EXPIRE, Facts, plan_repository
+from boda.services.context import Context
+from boda.services.expiry.inventory import read_inventory, repositories
+from boda.services.expiry.plan import require_known_app
+from boda.services.expiry.policy_file import policy_for
+from boda.services.expiry.protections import ledger_facts
+
+
+def policy_check(
+    ctx: Context, app: str, *, policy: Path | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Evaluate the policy as ECR would (ignoring boda's protections) and list every protected
+    image it would expire: the outage predictor."""
+    require_known_app(ctx, app)
+    if policy is None and ctx.config.retention.policy is None:
+        native = getattr(ctx.registry, "lifecycle_policy", None)
+        text = native(ctx.config.repository_for(app, None)) if native else None
+        if not text:
+            raise UsageError("no lifecycle policy: pass --policy, set retention.policy, or put one on ECR")
+        rules = parse_policy(text)
+    else:
+        rules = policy_for(ctx, policy)
+    now = now or datetime.now(UTC)
+    facts = ledger_facts(ctx, app)
+    at_risk = []
+    for repo in repositories(ctx, app):
+        inventory = read_inventory(ctx, app, repo)
+        decisions = {d.digest: d for d in evaluate(rules, inventory.images, now) if d.action == "expire"}
+        entries = plan_repository(
+            repo,
+            inventory.images,
+            list(decisions.values()),
+            Facts(facts.current, facts.rollback, facts.pins, facts.min_age),
+            now,
+        )
+        for entry in entries:
+            if entry.digest in decisions and entry.action != EXPIRE:
+                at_risk.append(
+                    {
+                        "repository": repo,
+                        "digest": entry.digest,
+                        "tags": list(entry.tags),
+                        "appliedRulePriority": decisions[entry.digest].rule_priority,
+                        "protections": [r for r in entry.reasons if r["type"] == "protection"],
+                    }
+                )
+    return {"app": app, "violations": at_risk}
