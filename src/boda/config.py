@@ -122,7 +122,7 @@ def load_config(path: str | Path | None = None, *, required: bool = True) -> Con
     try:
         text = found.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{found}: cannot read the config file: {exc.strerror}") from None
+        raise ConfigError(f"{found}: cannot read the config file: {exc.strerror}") from exc
     return parse_config(text, found)
 
 
@@ -131,7 +131,7 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     return _Parser(text, path).config(data)
 
 
@@ -267,14 +267,14 @@ class _Parser:
         except (KeyError, IndexError, ValueError) as exc:
             raise self.fail(
                 f"does not make a valid tag from a commit SHA: {exc}", ["promotion", "commit_tag"]
-            ) from None
+            ) from exc
         try:
             validate_repository(repo_template.format(app="foo/bar", env="prd"))
         except (KeyError, IndexError, ValueError) as exc:
             raise self.fail(
                 f"does not make a valid repository from {{app}} and {{env}}: {exc}",
                 ["promotion", "repo_template"],
-            ) from None
+            ) from exc
         if "{env}" not in repo_template:
             raise self.fail("must contain {env}", ["promotion", "repo_template"])
 
@@ -339,7 +339,7 @@ class _Parser:
         try:
             min_age = parse_duration(min_age_text)
         except ValueError as exc:
-            raise self.fail(str(exc), [*at, "min_age"]) from None
+            raise self.fail(str(exc), [*at, "min_age"]) from exc
         age_from = self._choice(data, "age_from", at, "push", AGE_FROM)
         policy = data.get("policy")
         if policy is not None and (not isinstance(policy, str) or not policy):

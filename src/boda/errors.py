@@ -13,7 +13,9 @@
         ├── RegistryError                  an HTTP/API failure with method, redacted URL, status, codes
         └── LedgerError                    the ledger database failed
 
-Messages are one line; `diagnostics()` appends the hint, still on that line.
+Messages are one line; `diagnostics()` appends the hint, still on that line. The error that
+caused one (a driver's, botocore's, httpx's) is chained as `__cause__`; `BODA_DEBUG=1` prints the
+whole chain. `reasons` lists every reason of a refusal (a gate's, for instance).
 """
 
 from __future__ import annotations
@@ -33,21 +35,35 @@ class BodaError(Exception):
     """Base of every error boda raises on purpose."""
 
     exit_code = EXIT_FAILURE
+    #: A stable name for scripts (`--json` errors), one per exit code.
+    code = "failure"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, reasons: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.reasons = tuple(reasons)
 
     def diagnostics(self) -> str:
         """The message for a person on one line, with the hint after it when there is one."""
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+    def to_json(self) -> dict[str, object]:
+        """The error as scripts read it with `--json`."""
+        return {
+            "code": self.code,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "hint": self.hint,
+            "reasons": list(self.reasons),
+        }
 
 
 class UsageError(BodaError, ValueError):
     """Bad input: the command line, a reference, a digest, the config or a policy."""
 
     exit_code = EXIT_USAGE
+    code = "usage"
 
 
 class ReferenceError_(UsageError):  # noqa: N801 - avoid shadowing the builtin ReferenceError
@@ -66,18 +82,21 @@ class Refused(BodaError):
     """The operation is not allowed: a gate failed or an image is protected."""
 
     exit_code = EXIT_REFUSED
+    code = "refused"
 
 
 class NotFound(BodaError, LookupError):
     """Something named does not exist."""
 
     exit_code = EXIT_NOT_FOUND
+    code = "not_found"
 
 
 class Conflict(BodaError):
     """The state changed under us, or the change would move something immutable."""
 
     exit_code = EXIT_CONFLICT
+    code = "conflict"
 
 
 class DigestMismatch(Conflict):
@@ -88,6 +107,7 @@ class Unavailable(BodaError):
     """A registry or the ledger could not be reached or failed."""
 
     exit_code = EXIT_UNAVAILABLE
+    code = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,7 @@ class RegistryNotFound(RegistryError, NotFound):
     """The registry answered 404 for a manifest, blob or repository."""
 
     exit_code = EXIT_NOT_FOUND
+    code = "not_found"
 
 
 class RegistryDenied(RegistryError):

@@ -154,7 +154,7 @@ def test_apps_lists_the_ledger(client: TestClient) -> None:
 def test_status_is_the_service_answer(client: TestClient, demo: Demo) -> None:
     data = client.get(f"/api/apps/{WEB}/status").json()
     with demo.context() as ctx:
-        assert data == status_service.status(ctx, WEB)
+        assert data == status_service.status(ctx, WEB).to_json()
     envs = {e["name"]: e for e in data["environments"]}
     assert list(envs) == ["dev", "stg", "prd"]
     assert envs["dev"]["current"]["digest"] == demo.digests[4]
@@ -179,7 +179,7 @@ def test_status_previous_is_bounded(client: TestClient) -> None:
 def test_history_all_and_per_environment(client: TestClient, demo: Demo) -> None:
     data = client.get(f"/api/apps/{WEB}/history").json()
     with demo.context() as ctx:
-        assert data == status_service.history(ctx, WEB)
+        assert data == status_service.history(ctx, WEB).to_json()
     assert len(data["entries"]) == 11
     prd = client.get(f"/api/apps/{WEB}/history", params={"env": "prd"}).json()["entries"]
     assert [(e["kind"], e["digest"], e["by"], e["reason"]) for e in prd] == [

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         from boda.cli.errors import report
 
-        return report(exc)
+        args = sys.argv[1:] if argv is None else argv
+        return report(exc, as_json="--json" in args[: args.index("--")] if "--" in args else "--json" in args)
     return 0
 
 

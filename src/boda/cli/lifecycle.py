@@ -154,7 +154,7 @@ def status(app: str, previous: int, as_json: bool) -> None:
     from boda.services.status import status as run
 
     with open_context() as ctx:
-        data = run(ctx, app, previous=previous)
+        data = run(ctx, app, previous=previous).to_json()
     emit(data, as_json, status_text)
 
 
@@ -187,7 +187,7 @@ def history(app: str, env: str | None, limit: int | None, as_json: bool) -> None
     from boda.services.status import history as run
 
     with open_context() as ctx:
-        data = run(ctx, app, env, limit=limit)
+        data = run(ctx, app, env, limit=limit).to_json()
     emit(data, as_json, history_text)
 
 
@@ -201,7 +201,7 @@ def whereis(app: str | None, commit: str | None, digest: str | None, as_json: bo
     from boda.services.status import whereis as run
 
     with open_context() as ctx:
-        data = run(ctx, app, commit=commit, digest=digest)
+        data = run(ctx, app, commit=commit, digest=digest).to_json()
     emit(
         data,
         as_json,

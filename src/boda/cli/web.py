@@ -28,7 +28,7 @@ def serve(host: str, port: int) -> None:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in {"fastapi", "uvicorn", "starlette", "pydantic"}:
             raise
-        raise UsageError(f"boda serve needs {exc.name}: install boda[web]") from None
+        raise UsageError(f"boda serve needs {exc.name}: install boda[web]") from exc
 
     config = load_config((click.get_current_context().find_root().obj or {}).get("config"))
     note(f"boda: serving {config.path} on http://{host}:{port}/ (read-only)")

@@ -37,7 +37,7 @@ class BuildResult:
 def _source(ctx: Context, app: str, image: str | None, digest: str | None) -> tuple[Reference | None, str]:
     """Where the built image is: (external reference or None, tag-or-digest in the app repo)."""
     if (image is None) == (digest is None):
-        raise UsageError("give exactly one of --image or --digest")
+        raise UsageError("name the built image by exactly one of an image reference or a digest")
     if digest is not None:
         return None, str(Digest.parse(digest))
     assert image is not None

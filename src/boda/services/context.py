@@ -61,7 +61,7 @@ def check_app(app: str) -> str:
     try:
         return validate_repository(app)
     except ReferenceError_ as exc:
-        raise ReferenceError_(f"invalid app name {app!r}: {exc.message}") from None
+        raise ReferenceError_(f"invalid app name {app!r}: {exc.message}") from exc
 
 
 def repository_settings(config: Config) -> RepositorySettings:
@@ -142,7 +142,7 @@ class Context:
     def find_build(self, app: str, *, commit: str | None = None, digest: str | None = None) -> Build:
         """The build of `app` named by a commit (or unique prefix of >= 7 digits) or a digest."""
         if (commit is None) == (digest is None):
-            raise UsageError("give exactly one of --commit or --digest")
+            raise UsageError("name the build by exactly one of a commit or a digest")
         self.require_app(app)
         if digest is not None:
             wanted = Digest.parse(digest)

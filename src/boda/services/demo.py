@@ -144,9 +144,9 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
 
     say("\n== 7. Where things stand")
     for app in APPS:
-        show("status", status(ctx, app))
+        show("status", status(ctx, app).to_json())
     say("\n== 8. Production history of shop/web (newest first)")
-    show("history", history(ctx, "shop/web", "prd"))
+    show("history", history(ctx, "shop/web", "prd").to_json())
 
     say("\n== 9. Expiry with a ruthless policy (keep only the newest image): the plan first")
     expiry = plan(ctx, "shop/web")

@@ -62,11 +62,11 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
     try:
         text = policy.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"{policy}: cannot read the policy: {exc.strerror}") from None
+        raise UsageError(f"{policy}: cannot read the policy: {exc.strerror}") from exc
     try:
         parsed = parse_policy(text)
     except PolicyError as exc:
-        raise PolicyError(f"{policy}: {exc.message}", hint="nothing was written to ECR") from None
+        raise PolicyError(f"{policy}: {exc.message}", hint="nothing was written to ECR") from exc
     registry = _ecr(ctx)
     registry.ensure_repository(repo)
     registry.put_lifecycle_policy(repo, text)

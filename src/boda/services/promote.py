@@ -102,9 +102,9 @@ def promote(
     if len(set(apps)) != len(apps):
         raise UsageError("an app is named twice")
     if digest is not None and len(apps) > 1:
-        raise UsageError("--digest names one image; use --commit to promote several apps")
+        raise UsageError("a digest names one image: promote several apps by commit")
     if force and not (reason and reason.strip()):
-        raise UsageError("--force needs --reason: say why the gate is bypassed")
+        raise UsageError("forcing past a gate needs a reason: say why the gate is bypassed")
     env = ctx.config.environment(to)
     actor = identity(by)
     builds = [ctx.find_build(app, commit=commit, digest=digest) for app in apps]
@@ -114,7 +114,8 @@ def promote(
         detail = "; ".join(f"{app}: {', '.join(why)}" for app, why in blocked.items())
         raise Refused(
             f"promotion to {to} refused, nothing was changed: {detail}",
-            hint="record the missing evidence with `boda evidence`, or use --force --reason",
+            hint="record the missing evidence (boda evidence), or force it with a reason",
+            reasons=tuple(f"{app}: {reason}" for app, why in blocked.items() for reason in why),
         )
     kind = FORCE if blocked else PROMOTE
     return PromotionResult(to, tuple(_place(ctx, builds, env, kind, actor, reason, concurrency)))

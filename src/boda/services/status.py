@@ -1,7 +1,8 @@
-"""Read-only answers: what runs where now and before, the history, where a commit went, drift."""
+"""Read-only answers: what runs where now and before, the history, where a commit went."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import NotFound, UsageError
@@ -10,7 +11,7 @@ from boda.services.evidence import evidence_json, latest_per_kind
 from boda.types import Digest
 
 if TYPE_CHECKING:
-    from boda.ledger.base import Build, Promotion
+    from boda.ledger.base import Build, Evidence, Promotion
 
 
 def placement_json(p: Promotion) -> dict[str, Any]:
@@ -25,57 +26,126 @@ def placement_json(p: Promotion) -> dict[str, Any]:
     }
 
 
-def status(ctx: Context, app: str, *, previous: int = 10) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    """One environment of an app: the current promotion, earlier distinct digests, evidence."""
+
+    name: str
+    after: str | None
+    current: Promotion | None
+    previous: tuple[Promotion, ...]
+    evidence: tuple[Evidence, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "name": self.name,
+            "after": self.after,
+            "current": placement_json(self.current) if self.current else None,
+            "previous": [placement_json(p) for p in self.previous],
+            "evidence": [evidence_json(e) for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """`boda status`: every configured environment of an app."""
+
+    app: str
+    environments: tuple[EnvironmentStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"app": self.app, "environments": [e.to_json() for e in self.environments]}
+
+
+def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
     """Per environment: current digest, up to `previous` earlier distinct digests (newest first),
-    and the evidence for the current digest."""
+    and the latest evidence per kind for the current digest."""
     ctx.require_app(app)
     current_all = ctx.ledger.current_all(app)
     environments = []
     for env in ctx.config.environments:
         current = current_all.get(env.name)
         earlier = ctx.ledger.previous_promotions(app, env.name, previous) if current else []
-        evidence = []
+        evidence: tuple[Evidence, ...] = ()
         if current is not None:
-            latest = latest_per_kind(ctx.ledger.evidence(app, env.name, current.digest))
-            evidence = [evidence_json(e) for e in latest.values()]
-        environments.append(
-            {
-                "name": env.name,
-                "after": env.after,
-                "current": placement_json(current) if current else None,
-                "previous": [placement_json(p) for p in earlier],
-                "evidence": evidence,
-            }
-        )
-    return {"app": app, "environments": environments}
+            evidence = tuple(latest_per_kind(ctx.ledger.evidence(app, env.name, current.digest)).values())
+        environments.append(EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence))
+    return AppStatus(app, tuple(environments))
 
 
-def history(ctx: Context, app: str, env: str | None = None, *, limit: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class History:
+    """`boda history`: promotions and rollbacks, newest first."""
+
+    app: str
+    entries: tuple[Promotion, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "app": self.app,
+            "entries": [
+                {
+                    "env": p.env,
+                    "digest": str(p.digest),
+                    "commit": p.commit,
+                    "at": p.at.isoformat(),
+                    "by": p.by,
+                    "kind": p.kind,
+                    "reason": p.reason,
+                }
+                for p in self.entries
+            ],
+        }
+
+
+def history(ctx: Context, app: str, env: str | None = None, *, limit: int | None = None) -> History:
     """Every promotion and rollback of `app` (in `env`), newest first; all of them unless `limit`."""
     ctx.require_app(app)
     if env is not None:
         ctx.config.environment(env)
-    entries = [
-        {
-            "env": p.env,
-            "digest": str(p.digest),
-            "commit": p.commit,
-            "at": p.at.isoformat(),
-            "by": p.by,
-            "kind": p.kind,
-            "reason": p.reason,
+    return History(app, tuple(ctx.ledger.promotions(app, env, limit)))
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where one build runs now (environment -> since) and where it ran before."""
+
+    build: Build
+    running_in: tuple[Promotion, ...]
+    ran_in: tuple[Promotion, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "app": self.build.app,
+            "commit": self.build.commit,
+            "digest": str(self.build.digest),
+            "reference": self.build.reference,
+            "running_in": [{"env": p.env, "since": p.at.isoformat()} for p in self.running_in],
+            "ran_in": [{"env": p.env, "last_promoted_at": p.at.isoformat()} for p in self.ran_in],
         }
-        for p in ctx.ledger.promotions(app, env, limit)
-    ]
-    return {"app": app, "entries": entries}
+
+
+@dataclass(frozen=True)
+class WhereisResult:
+    """`boda whereis`: every build the question names."""
+
+    matches: tuple[Whereabouts, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"matches": [m.to_json() for m in self.matches]}
 
 
 def whereis(
     ctx: Context, app: str | None, *, commit: str | None = None, digest: str | None = None
-) -> dict[str, Any]:
+) -> WhereisResult:
     """Which environments run a build now and which ran it before, for one app or all."""
     if (commit is None) == (digest is None):
-        raise UsageError("give exactly one of --commit or --digest")
+        raise UsageError("name the build by exactly one of a commit or a digest")
     builds: list[Build]
     if app is not None:
         check_app(app)
@@ -103,13 +173,10 @@ def whereis(
             if p.env not in running:
                 ran.setdefault(p.env, p)
         matches.append(
-            {
-                "app": build.app,
-                "commit": build.commit,
-                "digest": str(build.digest),
-                "reference": build.reference,
-                "running_in": [{"env": e, "since": p.at.isoformat()} for e, p in sorted(running.items())],
-                "ran_in": [{"env": e, "last_promoted_at": p.at.isoformat()} for e, p in sorted(ran.items())],
-            }
+            Whereabouts(
+                build,
+                tuple(p for _, p in sorted(running.items())),
+                tuple(p for _, p in sorted(ran.items())),
+            )
         )
-    return {"matches": matches}
+    return WhereisResult(tuple(matches))

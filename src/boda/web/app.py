@@ -109,19 +109,19 @@ def create_app(config: Config) -> FastAPI:
         app: str | None = None, commit: str | None = None, digest: str | None = None
     ) -> dict[str, Any]:
         """Which environments run a build (by commit or digest) now and which ran it before."""
-        return call(lambda ctx: status_service.whereis(ctx, app, commit=commit, digest=digest))
+        return call(lambda ctx: status_service.whereis(ctx, app, commit=commit, digest=digest).to_json())
 
     @app.get("/api/apps/{app:path}/status")
     def status(app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10) -> dict[str, Any]:
         """What runs in each environment now, since when, by whom, and what ran before."""
-        return call(lambda ctx: status_service.status(ctx, app, previous=previous))
+        return call(lambda ctx: status_service.status(ctx, app, previous=previous).to_json())
 
     @app.get("/api/apps/{app:path}/history")
     def history(
         app: str, env: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None
     ) -> dict[str, Any]:
         """Every promotion and rollback, newest first (the newest `limit` when given)."""
-        return call(lambda ctx: status_service.history(ctx, app, env, limit=limit))
+        return call(lambda ctx: status_service.history(ctx, app, env, limit=limit).to_json())
 
     @app.get("/api/apps/{app:path}/verify")
     def verify(app: str) -> dict[str, Any]:

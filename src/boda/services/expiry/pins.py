@@ -13,7 +13,7 @@ from boda.types import Digest
 def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = None) -> dict[str, Any]:
     """Protect a digest of `app` from expiry until unpinned."""
     if not reason.strip():
-        raise UsageError("--reason is required: say why the image must stay")
+        raise UsageError("a pin needs a reason: say why the image must stay")
     require_known_app(ctx, app)
     wanted = Digest.parse(digest)
     ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=identity(by))

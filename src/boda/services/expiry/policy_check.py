@@ -26,7 +26,10 @@ def policy_check(
         native = getattr(ctx.registry, "lifecycle_policy", None)
         text = native(ctx.config.repository_for(app, None)) if native else None
         if not text:
-            raise UsageError("no lifecycle policy: pass --policy, set retention.policy, or put one on ECR")
+            raise UsageError(
+                "no lifecycle policy: give a policy file, set retention.policy in boda.toml,"
+                " or put one on ECR"
+            )
         rules = parse_policy(text)
     else:
         rules = policy_for(ctx, policy)

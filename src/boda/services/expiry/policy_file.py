@@ -1,4 +1,4 @@
-"""The lifecycle policy an expiry command plans with: `--policy`, else `retention.policy`."""
+"""The lifecycle policy an expiry command plans with: the file given, else `retention.policy`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def load_policy(path: Path) -> LifecyclePolicy:
 
 
 def policy_for(ctx: Context, policy: Path | None) -> LifecyclePolicy:
-    """`--policy`, else `retention.policy` from the config."""
+    """The policy file given, else `retention.policy` from the config."""
     path = policy or ctx.config.retention.policy
     if path is None:
-        raise UsageError("no lifecycle policy: pass --policy or set retention.policy in boda.toml")
+        raise UsageError("no lifecycle policy: give a policy file or set retention.policy in boda.toml")
     return load_policy(path)
