@@ -14,20 +14,12 @@ from typing import Any
 import pytest
 
 from fixtures.cli import Run
+from fixtures.config import DEV_STG_PRD, boda_toml
 from fixtures.moto import HOST, make_manifest, seed_image
 
 pytestmark = pytest.mark.ecr
 
 APP = "shop/api"
-ENVIRONMENTS = """
-[[environments]]
-name = "dev"
-
-[[environments]]
-name = "stg"
-after = "dev"
-requires = ["tests"]
-"""
 # Keeps one image; everything else is expired. Longer than ECR's 100-character minimum.
 KEEP_ONE = {
     "rules": [
@@ -74,10 +66,12 @@ def project(tmp_path: Path, ecr_client: Any, boda: Any) -> EcrProject:
     root = tmp_path / "project"
     root.mkdir()
     (root / "boda.toml").write_text(
-        f'registry = "ecr://{HOST}"\nledger = "sqlite:///{root / "ledger.db"}"\n\n'
-        '[promotion]\nstrategy = "tags"\n'
-        + ENVIRONMENTS
-        + '\n[retention]\nrollback_depth = 1\nmin_age = "0s"\n'
+        boda_toml(
+            registry=f"ecr://{HOST}",
+            ledger=f"sqlite:///{root / 'ledger.db'}",
+            environments=DEV_STG_PRD[:2],
+            retention={"rollback_depth": 1, "min_age": "0s"},
+        )
     )
     # The team creates the app's repository; environment tags move, so its tags are MUTABLE.
     ecr_client.create_repository(repositoryName=APP, imageTagMutability="MUTABLE")

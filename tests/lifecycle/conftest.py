@@ -16,21 +16,7 @@ from boda.registry import open_registry
 from boda.registry.base import Registry
 from boda.services.imagegen import SyntheticImage, make_image, make_index, push
 from fixtures.cli import Run
-
-ENVIRONMENTS = """
-[[environments]]
-name = "dev"
-
-[[environments]]
-name = "stg"
-after = "dev"
-requires = ["tests"]
-
-[[environments]]
-name = "prd"
-after = "stg"
-requires = ["tests", "signoff"]
-"""
+from fixtures.config import boda_toml
 
 
 def sha(n: int | str) -> str:
@@ -119,14 +105,12 @@ def make_project(
 ) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     (root / "boda.toml").write_text(
-        f'registry = "{registry_url}"\nledger = "{ledger_url}"\n\n[promotion]\nstrategy = "{strategy}"\n'
-        + ENVIRONMENTS
-        + extra
+        boda_toml(registry=registry_url, ledger=ledger_url, strategy=strategy, extra=extra)
     )
     return Project(root, registry_url, ledger_url, strategy, run_cli, f"t{uuid.uuid4().hex[:10]}")
 
 
-@pytest.fixture(params=["layout", "registry"])
+@pytest.fixture(params=["layout", pytest.param("registry", marks=pytest.mark.registry)])
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A registry URL: an OCI layout on disk, or the real registry process."""
     if request.param == "layout":

@@ -51,6 +51,9 @@ class Breaking:
         return attr
 
 
+pytestmark = pytest.mark.registry
+
+
 @pytest.fixture
 def busy(tmp_path: Path, registry: Any, sqlite_url: str, boda: Any) -> tuple[Project, str]:
     """A repository with ten builds, some deployed, and a ruthless policy."""

@@ -186,6 +186,8 @@ def test_release_of_several_apps_is_all_or_nothing(project: Project) -> None:
     assert run.code == 0 and len(run.json["promotions"]) == 2
 
 
+@pytest.mark.registry
+@pytest.mark.postgres
 def test_postgres_ledger_end_to_end(tmp_path, registry, postgres_url, boda) -> None:  # type: ignore[no-untyped-def]
     p = make_project(tmp_path / "pg", registry.url, postgres_url, "repos", boda)
     app = p.app("svc")
@@ -250,6 +252,7 @@ def test_environments_may_form_a_tree(tmp_path: Path, backend_url: str, sqlite_u
     assert envs["prd-eu"]["current"]["digest"] == envs["prd-us"]["current"]["digest"] == digest
 
 
+@pytest.mark.registry
 def test_build_from_another_registry_copies_into_the_app_repository(
     tmp_path: Path, registry: Any, registry2: Any, sqlite_url: str, boda: Any
 ) -> None:

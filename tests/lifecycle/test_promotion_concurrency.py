@@ -16,8 +16,8 @@ from conftest import make_project
 WRITERS = 8
 
 
-@pytest.mark.parametrize("db", ["sqlite", "postgres"])
-@pytest.mark.parametrize("backend", ["layout", "registry"])
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", ["layout", pytest.param("registry", marks=pytest.mark.registry)])
 def test_eight_processes_promote_one_environment(
     tmp_path: Path, boda: Any, db: str, backend: str, request: pytest.FixtureRequest
 ) -> None:

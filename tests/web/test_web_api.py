@@ -26,33 +26,9 @@ from boda.services.expiry import plan as expiry_plan
 from boda.services.imagegen import make_image, push
 from boda.services.promote import promote, rollback
 from boda.web.app import create_app
+from fixtures.config import boda_toml
 
 WEB, API = "shop/web", "shop/api"
-CONFIG = """
-registry = "oci-layout:{root}/registry"
-ledger = "sqlite:///{root}/ledger.db"
-
-[promotion]
-strategy = "tags"
-
-[[environments]]
-name = "dev"
-
-[[environments]]
-name = "stg"
-after = "dev"
-requires = ["tests"]
-
-[[environments]]
-name = "prd"
-after = "stg"
-requires = ["tests", "signoff"]
-
-[retention]
-rollback_depth = 1
-min_age = "0s"
-policy = "lifecycle.json"
-"""
 KEEP_NEWEST = {
     "rules": [
         {
@@ -89,7 +65,13 @@ class Demo:
 
 def make_demo(root: Path) -> Demo:
     root.mkdir(parents=True)
-    (root / "boda.toml").write_text(CONFIG.format(root=root))
+    (root / "boda.toml").write_text(
+        boda_toml(
+            registry=f"oci-layout:{root}/registry",
+            ledger=f"sqlite:///{root}/ledger.db",
+            retention={"rollback_depth": 1, "min_age": "0s", "policy": "lifecycle.json"},
+        )
+    )
     (root / "lifecycle.json").write_text(json.dumps(KEEP_NEWEST))
     digests: dict[int, str] = {}
     with Context(load_config(root / "boda.toml")) as ctx:
