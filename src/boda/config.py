@@ -17,7 +17,7 @@ from typing import Any
 
 from boda.errors import ConfigError, NotFound, UsageError
 from boda.locations import LedgerLocation, RegistryLocation
-from boda.types import validate_repository, validate_tag
+from boda.types import validate_evidence_kind, validate_repository, validate_tag
 
 CONFIG_NAME = "boda.toml"
 DEFAULT_REGISTRY = "oci-layout:.boda/registry"
@@ -25,7 +25,6 @@ DEFAULT_LEDGER = "sqlite:///.boda/ledger.db"
 STRATEGIES = ("tags", "repos")
 AGE_FROM = ("push", "promotion")
 _ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
-_EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -72,6 +71,8 @@ class Config:
     environments: tuple[Environment, ...] = ()
     retention: Retention = field(default_factory=Retention)
     ecr: EcrSettings = field(default_factory=EcrSettings)
+    #: Evidence kinds no environment requires but that may be recorded (`[evidence] kinds`).
+    extra_evidence_kinds: tuple[str, ...] = ()
     base_dir: Path = field(default_factory=Path.cwd)
     path: Path | None = None
 
@@ -82,6 +83,12 @@ class Config:
                 return env
         known = ", ".join(e.name for e in self.environments) or "none"
         raise NotFound(f"unknown environment {name!r} (configured: {known})")
+
+    @property
+    def evidence_kinds(self) -> tuple[str, ...]:
+        """Every kind of evidence that may be recorded: what environments require, and more."""
+        kinds = [k for env in self.environments for k in env.requires] + list(self.extra_evidence_kinds)
+        return tuple(dict.fromkeys(kinds))
 
     def commit_tag_for(self, commit: str) -> str:
         """The immutable tag written at build time for `commit`."""
@@ -190,7 +197,7 @@ class _Parser:
         return None
 
     def config(self, data: Mapping[str, Any]) -> Config:
-        known = {"registry", "ledger", "promotion", "environments", "retention", "ecr"}
+        known = {"registry", "ledger", "promotion", "environments", "retention", "ecr", "evidence"}
         self._unknown(data, known, [])
         base = self.path.resolve().parent
         registry_text = self._str(data, "registry", [], DEFAULT_REGISTRY)
@@ -213,6 +220,7 @@ class _Parser:
         environments = self._environments(data.get("environments", []))
         retention = self._retention(self._table(data, "retention"))
         ecr = self._ecr(self._table(data, "ecr"))
+        extra_kinds = self._evidence(self._table(data, "evidence"))
         return Config(
             registry=registry,
             ledger=ledger,
@@ -223,6 +231,7 @@ class _Parser:
             environments=environments,
             retention=retention,
             ecr=ecr,
+            extra_evidence_kinds=extra_kinds,
             base_dir=base,
             path=self.path,
         )
@@ -298,9 +307,7 @@ class _Parser:
             if after is not None and (not isinstance(after, str) or not after):
                 raise self.fail("must be the name of another environment", [*at, "after"])
             requires = item.get("requires", [])
-            if not isinstance(requires, list) or not all(
-                isinstance(r, str) and _EVIDENCE_KIND.match(r) for r in requires
-            ):
+            if not isinstance(requires, list) or not all(_is_evidence_kind(r) for r in requires):
                 raise self.fail(
                     'must be a list of evidence kinds such as ["tests", "signoff"]', [*at, "requires"]
                 )
@@ -347,6 +354,14 @@ class _Parser:
         base = self.path.resolve().parent
         return Retention(depth, min_age, age_from, (base / policy) if policy else None)
 
+    def _evidence(self, data: Mapping[str, Any]) -> tuple[str, ...]:
+        at: list[str | int] = ["evidence"]
+        self._unknown(data, {"kinds"}, at)
+        kinds = data.get("kinds", [])
+        if not isinstance(kinds, list) or not all(_is_evidence_kind(k) for k in kinds):
+            raise self.fail('must be a list of evidence kinds such as ["scan", "perf"]', [*at, "kinds"])
+        return tuple(kinds)
+
     def _ecr(self, data: Mapping[str, Any]) -> EcrSettings:
         at: list[str | int] = ["ecr"]
         self._unknown(data, {"tag_mutability", "scan_on_push", "lifecycle_policy"}, at)
@@ -365,6 +380,14 @@ class _Parser:
             )
         base = self.path.resolve().parent
         return EcrSettings(mutability, scan, (base / policy) if policy else None)
+
+
+def _is_evidence_kind(value: object) -> bool:
+    try:
+        validate_evidence_kind(value)  # type: ignore[arg-type]
+    except UsageError:
+        return False
+    return True
 
 
 def parse_duration(text: str) -> timedelta:

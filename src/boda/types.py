@@ -405,3 +405,17 @@ def verify_manifest_digest(manifest: Manifest, expected: Digest) -> None:
     """Raise DigestMismatch unless `manifest` hashes to `expected`."""
     if manifest.digest != expected:
         raise DigestMismatch(f"manifest digest {manifest.digest} differs from expected {expected}")
+
+
+#: The outcomes evidence can record.
+EVIDENCE_RESULTS = ("pass", "fail")
+_EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def validate_evidence_kind(kind: str) -> str:
+    """Return `kind` if it is a well-formed evidence kind (`tests`, `signoff`, `scan`, ...)."""
+    if not isinstance(kind, str) or not _EVIDENCE_KIND.match(kind):
+        raise ReferenceError_(
+            f"invalid evidence kind {kind!r}: letters, digits, '_', '.' and '-', at most 64"
+        )
+    return kind

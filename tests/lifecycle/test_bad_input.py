@@ -56,6 +56,37 @@ CASES: list[tuple[str, list[str], int]] = [
         ["evidence", "{app}", "--env", "qa", "--commit", "{c0}", "--kind", "tests", "--result", "pass"],
         4,
     ),
+    (
+        "mistyped evidence kind",
+        ["evidence", "{app}", "--env", "dev", "--commit", "{c0}", "--kind", "signof", "--result", "pass"],
+        2,
+    ),
+    (
+        "malformed evidence kind",
+        ["evidence", "{app}", "--env", "dev", "--commit", "{c0}", "--kind", "-x", "--result", "pass"],
+        2,
+    ),
+    (
+        "evidence where it never ran",
+        ["evidence", "{app}", "--env", "stg", "--commit", "{c0}", "--kind", "tests", "--result", "pass"],
+        3,
+    ),
+    (
+        "evidence url with control characters",
+        [
+            "evidence",
+            "{app}",
+            "--env",
+            "dev",
+            "--commit",
+            "{c0}",
+            "--kind",
+            "tests",
+            "--url",
+            "http://c/\x1b[2J",
+        ],
+        2,
+    ),
     ("bad digest", ["promote", "{app}", "--to", "dev", "--digest", "sha256:1234"], 2),
     (
         "both commit and digest",
@@ -136,3 +167,30 @@ def test_unreachable_registry_is_exit_6(tmp_path: Path, boda: Any, sqlite_url: s
     run = p.boda("build", "foo/bar", "--commit", sha(1), "--image", ":v1")
     assert run.code == 6 and len(run.err.strip().splitlines()) == 1, run.err
     assert "127.0.0.1" in run.err
+
+
+def test_a_mistyped_kind_gets_a_suggestion(seeded: tuple[Project, str, list[str], list[str]]) -> None:
+    p, app, commits, _digests = seeded
+    run = p.boda(
+        "evidence", app, "--env", "dev", "--commit", commits[0], "--kind", "signof", "--result", "pass"
+    )
+    assert run.code == 2 and "did you mean 'signoff'?" in run.err and "known: tests, signoff" in run.err
+
+
+def test_extra_evidence_kinds_come_from_the_config(tmp_path: Path, sqlite_url: str, boda: Any) -> None:
+    p = make_project(
+        tmp_path / "p",
+        f"oci-layout:{tmp_path / 'r'}",
+        sqlite_url,
+        "tags",
+        boda,
+        extra='\n[evidence]\nkinds = ["perf"]\n',
+    )
+    app = p.app("web")
+    commit, _digest = p.build(app, 0)
+    assert p.boda("promote", app, "--to", "dev", "--commit", commit).code == 0
+    run = p.boda(
+        "evidence", app, "--env", "dev", "--commit", commit, "--kind", "perf", "--result", "fail", "--json"
+    )
+    assert run.code == 0, run.err
+    assert run.json["kind"] == "perf" and run.json["result"] == "fail"

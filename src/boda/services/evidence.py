@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boda.errors import UsageError
+from boda.config import Config
+from boda.errors import Refused, UsageError
 from boda.services.context import Context, identity
+from boda.types import EVIDENCE_RESULTS, validate_evidence_kind
 
 if TYPE_CHECKING:
     from boda.ledger.base import Evidence
 
-RESULTS = ("pass", "fail")
-_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[\x21-\x7e\u00a0-\U0010ffff]+\Z")
 
 
 def evidence_json(item: Evidence) -> dict[str, Any]:
@@ -57,6 +59,19 @@ class EvidenceResult:
         }
 
 
+def check_kind(config: Config, kind: str) -> str:
+    """`kind` if evidence of that kind may be recorded, else UsageError naming the known kinds."""
+    known = config.evidence_kinds
+    if kind in known:
+        return kind
+    close = difflib.get_close_matches(kind, known, n=1)
+    listed = ", ".join(known) or "none"
+    raise UsageError(
+        f"unknown evidence kind {kind!r} (known: {listed})",
+        hint=f"did you mean {close[0]!r}?" if close else "list it under [evidence] kinds in boda.toml",
+    )
+
+
 def record_evidence(
     ctx: Context,
     app: str,
@@ -70,14 +85,21 @@ def record_evidence(
     by: str | None = None,
 ) -> EvidenceResult:
     """Record a pass or fail of `kind` for a build in `env`; the latest result per kind counts."""
-    if result not in RESULTS:
+    if result not in EVIDENCE_RESULTS:
         raise UsageError(f"invalid result {result!r}: expected pass or fail")
-    if not _KIND.match(kind):
-        raise UsageError(f"invalid evidence kind {kind!r}: letters, digits, '_', '.', '-' (max 64)")
-    if url is not None and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$", url):
-        raise UsageError(f"invalid url {url!r}: expected an absolute URL")
+    check_kind(ctx.config, validate_evidence_kind(kind))
+    if url is not None and not _URL.match(url):
+        raise UsageError(
+            f"invalid url {url!r}: expected an absolute URL without spaces or control characters"
+        )
     ctx.config.environment(env)
     build = ctx.find_build(app, commit=commit, digest=digest)
+    if not ctx.ledger.promotions_of(build.digest, app, env):
+        raise Refused(
+            f"{app} {build.digest.short} has never been current in {env}: evidence from {env} cannot"
+            " be about it",
+            hint=f"promote it to {env} first; evidence is gathered where the image runs",
+        )
     item = ctx.ledger.record_evidence(
         app=app, env=env, digest=build.digest, kind=kind, result=result, url=url, by=identity(by)
     )
