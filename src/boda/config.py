@@ -417,8 +417,10 @@ registry = "oci-layout:.boda/registry"
 ledger = "sqlite:///.boda/ledger.db"          # or "postgresql://boda@db.example.com:5432/boda"
 
 [promotion]
-# "tags": one repository per app, promotion moves the environment tag (seed proposal 1).
-# "repos": one repository per app and environment, promotion copies by digest (proposal 2).
+# "tags": one repository per app; promoting moves the environment's tag (dev, stg, prd) to the
+#         digest, and the commit tag stays, so every image stays identifiable.
+# "repos": one repository per app and environment (shop/web-prd, ...); promoting copies the
+#          digest there (no layer moves on one registry) under its commit tag.
 strategy = "tags"
 commit_tag = "{commit:.8}"                   # the immutable tag written at build time
 repo_template = "{app}-{env}"                # strategy "repos" only

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit
-from boda.cli.root import json_option, open_context
+from boda.cli.root import json_option, open_context, policy_option
 
 _ENV_HELP = "With strategy 'repos': the environment whose repository to use (default: the app's own)."
 
@@ -54,13 +54,7 @@ def policy_get(app: str, env: str | None, as_json: bool) -> None:
 
 @ecr_policy.command("put")
 @click.argument("app")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The lifecycle policy JSON, validated by boda before anything is written.",
-)
+@policy_option("The lifecycle policy JSON, validated by boda before anything is written.", required=True)
 @click.option("--env", help=_ENV_HELP)
 @json_option
 def policy_put(app: str, policy_path: Path, env: str | None, as_json: bool) -> None:

@@ -9,13 +9,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, note, short, table, when
-from boda.cli.root import by_option, json_option, open_context
-
-policy_option = click.option(
-    "--policy",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="An ECR lifecycle policy JSON file (default: retention.policy).",
-)
+from boda.cli.root import by_option, json_option, open_context, policy_option
 
 
 def _reason_text(reason: dict[str, Any]) -> str:
@@ -61,10 +55,12 @@ def gc() -> None:
 @gc.command("plan")
 @click.argument("app", required=False)
 @click.option("--all", "all_apps", is_flag=True, help="Plan for every app in the ledger.")
-@policy_option
+@policy_option()
 @click.option("--now", help="Plan as of this ISO 8601 time (what would expire next week?).")
 @json_option
-def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | None, as_json: bool) -> None:
+def gc_plan(
+    app: str | None, all_apps: bool, policy_path: Path | None, now: str | None, as_json: bool
+) -> None:
     """Every image of APP with keep or expire and every reason. Deletes nothing."""
     from boda.services.expiry.plan import plan
     from boda.services.policy_eval import parse_now
@@ -73,7 +69,7 @@ def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | Non
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
         plans = [
-            plan(ctx, name, policy=policy, now=when, progress=progress).to_json()
+            plan(ctx, name, policy=policy_path, now=when, progress=progress).to_json()
             for name in _apps(ctx, app, all_apps)
         ]
     data: Any = plans[0] if len(plans) == 1 else {"plans": plans}
@@ -83,16 +79,16 @@ def gc_plan(app: str | None, all_apps: bool, policy: Path | None, now: str | Non
 @gc.command("apply")
 @click.argument("app")
 @click.option("--yes", is_flag=True, help="Really delete; without it the plan is only printed.")
-@policy_option
+@policy_option()
 @by_option
 @json_option
-def gc_apply(app: str, yes: bool, policy: Path | None, by: str | None, as_json: bool) -> None:
+def gc_apply(app: str, yes: bool, policy_path: Path | None, by: str | None, as_json: bool) -> None:
     """Delete what the plan expires, re-checking every image just before its deletion."""
     from boda.services.expiry.apply import apply
 
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        result = apply(ctx, app, yes=yes, policy=policy, by=by, progress=progress)
+        result = apply(ctx, app, yes=yes, policy=policy_path, by=by, progress=progress)
     if not yes:
         note("dry run: nothing deleted; pass --yes to apply this plan")
     emit(

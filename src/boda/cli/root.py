@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -21,6 +22,19 @@ def json_option(func: F) -> F:
 def by_option(func: F) -> F:
     """`--by WHO`: who acts (default: CI identity variables, then $USER)."""
     return click.option("--by", help="Who is acting (default: CI identity, then $USER).")(func)
+
+
+def policy_option(
+    help: str = "An ECR lifecycle policy JSON file (default: retention.policy).", *, required: bool = False
+) -> Callable[[F], F]:
+    """`--policy FILE`: an ECR lifecycle policy document."""
+    return click.option(
+        "--policy",
+        "policy_path",
+        required=required,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help,
+    )
 
 
 def open_context() -> Any:
