@@ -10,6 +10,7 @@ import click
 
 from boda.cli.render import emit
 from boda.cli.root import json_option, open_context, policy_option
+from boda.errors import NotFound
 
 _ENV_HELP = "With strategy 'repos': the environment whose repository to use (default: the app's own)."
 
@@ -39,7 +40,6 @@ def _text(data: dict[str, Any]) -> str:
 @json_option
 def policy_get(app: str, env: str | None, as_json: bool) -> None:
     """Print the lifecycle policy of APP's repository (exit 4 when it has none)."""
-    from boda.errors import NotFound
     from boda.services.ecr_policy import get_policy
 
     with open_context() as ctx:

@@ -1,4 +1,9 @@
-"""The root command group and the options every command shares."""
+"""The root command group and the options every command shares.
+
+Start-up is part of every command's speed: the group imports a command's module only when that
+command runs (COMMAND_MODULES), and command functions import their service inside their body, so
+`boda --help` and `boda status` pay neither for the registry backends nor for other commands.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from boda.cli.render import note
+from boda.config import SAMPLE_CONFIG
+from boda.errors import Conflict
 
 
 @click.command()
@@ -23,9 +25,6 @@ from boda.cli.render import note
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented example boda.toml."""
-    from boda.config import SAMPLE_CONFIG
-    from boda.errors import Conflict
-
     if path.exists() and not force:
         raise Conflict(f"{path} exists; pass --force to overwrite it")
     path.write_text(SAMPLE_CONFIG, encoding="utf-8")

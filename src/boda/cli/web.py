@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from boda.cli.render import note
+from boda.config import load_config
+from boda.errors import UsageError
 
 
 @click.command()
@@ -18,9 +20,6 @@ from boda.cli.render import note
 )
 def serve(host: str, port: int) -> None:
     """Serve the read-only HTTP API (/api/...) and the dashboard (/) of this project."""
-    from boda.config import load_config
-    from boda.errors import UsageError
-
     try:
         import uvicorn
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from boda.errors import PolicyError, UsageError
+from boda.policy.ecr import parse_policy
 from boda.services.context import Context, check_app
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ def get_policy(ctx: Context, app: str, *, env: str | None = None) -> dict[str, A
     if text is None:
         return out
     out["policy"] = json.loads(text)
-    from boda.policy.ecr import parse_policy
-
     try:
         out["rules"] = [rule.reason for rule in parse_policy(text).rules]
     except PolicyError as exc:
@@ -56,8 +55,6 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
     Invalid text raises PolicyError (exit 2) and nothing is written. A missing repository is
     created first, with the configured settings.
     """
-    from boda.policy.ecr import parse_policy
-
     repo = _repository(ctx, app, env)
     try:
         text = policy.read_text(encoding="utf-8")

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from boda.errors import NotFound
 from boda.policy.images import EcrImage
+from boda.registry.base import ImageRecord
 from boda.services.context import Context
 from boda.types import INDEX_TYPES, Digest
 
 if TYPE_CHECKING:
-    from boda.registry.base import ImageRecord, Registry
+    from boda.registry.base import Registry
 
 
 def repositories(ctx: Context, app: str) -> list[str]:
@@ -41,8 +43,6 @@ def read_inventory(ctx: Context, app: str, repo: str) -> Inventory:
     registry) plus every recorded build, then follows index children and referrers until nothing
     new turns up, so untagged children and signatures are planned as part of their image.
     """
-    from boda.registry.base import ImageRecord
-
     registry = ctx.registry
     records = {str(r.digest): r for r in _image_list(registry, repo)}
     builds = ctx.ledger.list_builds(app)
@@ -145,8 +145,6 @@ def _as_engine_images(
 
 
 def _image_list(registry: Registry, repo: str) -> list[ImageRecord]:
-    from boda.errors import NotFound
-
     try:
         return registry.image_list(repo)
     except NotFound:
