@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["fixtures.registry", "fixtures.ledger", "fixtures.cli", "fixtures.moto"]
+pytest_plugins = [
+    "fixtures.registry",
+    "fixtures.ledger",
+    "fixtures.cli",
+    "fixtures.moto",
+    "fixtures.faultproxy",
+]
 
 #: Fixtures that start or need a real service, and the marker a test using them must carry, so
 #: that `pytest -m "not registry and not postgres and not ecr"` really is an offline suite.
