@@ -28,6 +28,9 @@ _ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"
+#: Bounds of numbers a config may hold: larger ones are typos, and would overflow dates and SQL.
+MAX_ROLLBACK_DEPTH = 10_000
+MAX_DURATION = timedelta(days=100 * 366)
 
 
 @dataclass(frozen=True)
@@ -284,8 +287,11 @@ class _Parser:
                 f"does not make a valid repository from {{app}} and {{env}}: {exc}",
                 ["promotion", "repo_template"],
             ) from exc
-        if "{env}" not in repo_template:
-            raise self.fail("must contain {env}", ["promotion", "repo_template"])
+        if "{env}" not in repo_template or "{app}" not in repo_template:
+            raise self.fail(
+                "must contain {app} and {env}: each app and environment needs a repository of its own",
+                ["promotion", "repo_template"],
+            )
 
     def _environments(self, raw: Any) -> tuple[Environment, ...]:
         if not isinstance(raw, list):
@@ -316,6 +322,10 @@ class _Parser:
                     "needs `after`: evidence is required from an upstream environment", [*at, "requires"]
                 )
             envs.append(Environment(name, after, tuple(requires)))
+        if not envs:
+            raise self.fail(
+                "define at least one environment ([[environments]] with a name)", ["environments"]
+            )
         names = {e.name for e in envs}
         for i, env in enumerate(envs):
             if env.after is not None and env.after not in names:
@@ -338,8 +348,8 @@ class _Parser:
         at: list[str | int] = ["retention"]
         self._unknown(data, {"rollback_depth", "min_age", "age_from", "policy"}, at)
         depth = data.get("rollback_depth", 3)
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-            raise self.fail("must be a whole number >= 0", [*at, "rollback_depth"])
+        if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_ROLLBACK_DEPTH:
+            raise self.fail(f"must be a whole number from 0 to {MAX_ROLLBACK_DEPTH}", [*at, "rollback_depth"])
         min_age_text = data.get("min_age", "1d")
         if not isinstance(min_age_text, str):
             raise self.fail('must be a duration such as "12h", "1d" or "2w"', [*at, "min_age"])
@@ -395,7 +405,13 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f'{text!r} is not a duration such as "12h", "1d" or "2w"')
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days") from exc
+    if duration > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+    return duration
 
 
 def _dotted(keypath: Sequence[str | int]) -> str:

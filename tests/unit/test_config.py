@@ -71,8 +71,16 @@ def test_repos_strategy_and_tree(tmp_path: Path) -> None:
         ),
         (
             BASE.replace('strategy = "repos"', 'strategy = "repos"\nrepo_template = "{app}"'),
-            "must contain {env}",
+            "must contain {app} and {env}",
         ),
+        (
+            BASE.replace('strategy = "repos"', 'strategy = "repos"\nrepo_template = "{env}"'),
+            "must contain {app} and {env}",
+        ),
+        (BASE + "\n[retention]\nrollback_depth = 18446744073709551617\n", "retention.rollback_depth"),
+        (BASE + '\n[retention]\nmin_age = "999999999999d"\n', "retention.min_age"),
+        (BASE.split("[[environments]]")[0], "define at least one environment"),
+        (BASE + '\n[evidence]\nkinds = ["ok", "-bad"]\n', "evidence.kinds"),
         ("registry = [\n", "invalid TOML"),
     ],
 )

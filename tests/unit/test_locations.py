@@ -93,7 +93,9 @@ def test_insecure_hosts_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_config_and_open_registry_agree_on_a_bare_host(tmp_path: Path) -> None:
-    config = parse_config('registry = "127.0.0.1:5000"\n', tmp_path / "boda.toml")
+    config = parse_config(
+        'registry = "127.0.0.1:5000"\n[[environments]]\nname = "dev"\n', tmp_path / "boda.toml"
+    )
     assert config.registry == RegistryLocation.parse("127.0.0.1:5000")
     registry = open_registry("127.0.0.1:5000")
     try:
