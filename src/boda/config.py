@@ -6,6 +6,7 @@ Every error names the file, the key and the line.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -84,8 +85,12 @@ class Config:
         for env in self.environments:
             if env.name == name:
                 return env
-        known = ", ".join(e.name for e in self.environments) or "none"
-        raise NotFound(f"unknown environment {name!r} (configured: {known})")
+        names = [e.name for e in self.environments]
+        close = difflib.get_close_matches(name, names, n=1)
+        raise NotFound(
+            f"unknown environment {name!r} (configured: {', '.join(names) or 'none'})",
+            hint=f"did you mean {close[0]!r}?" if close else None,
+        )
 
     @property
     def evidence_kinds(self) -> tuple[str, ...]:

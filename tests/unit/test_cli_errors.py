@@ -86,3 +86,14 @@ def test_control_characters_cannot_forge_rows_or_rewrite_the_terminal() -> None:
     assert printable("ok\nFORGED ROW\x1b[2J\u202e") == "ok\\nFORGED ROW\\x1b[2J\\u202e"
     text = table(["BY", "REASON"], [["mallory\n2026-01-01  prd  sha256:evil", "\x1b]0;pwned\x07"]])
     assert len(text.splitlines()) == 3 and "\x1b" not in text
+
+
+def test_config_may_follow_the_command_and_mistypes_get_suggestions(
+    boda: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "elsewhere.toml"
+    assert boda("init", "--path", str(config)).code == 0
+    monkeypatch.chdir(tmp_path)
+    run = boda("promote", "shop/web", "--to", "prod", "--commit", "a" * 40, "--config", str(config))
+    assert run.code == 4 and "unknown environment 'prod'" in run.err and "did you mean 'prd'?" in run.err
+    assert boda("gc", "plan", "shop/web", "--config", str(config)).code == 4

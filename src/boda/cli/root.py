@@ -89,7 +89,34 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"boda.cli.{module_name}")
         found: click.Command | None = next((c for c in module.COMMANDS if c.name == cmd_name), None)
+        if found is not None:
+            _accept_config_anywhere(found)
         return found
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "config": value}
+
+
+def _accept_config_anywhere(command: click.Command) -> None:
+    """Let `--config` follow the subcommand too (`boda status APP --config f.toml`)."""
+    if any("--config" in p.opts for p in command.params):
+        return
+    command.params.append(
+        click.Option(
+            ["--config"],
+            type=click.Path(dir_okay=False),
+            expose_value=False,
+            is_eager=True,
+            callback=_remember_config,
+            help="Path of boda.toml (also accepted before the command).",
+        )
+    )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_config_anywhere(sub)
 
 
 @click.group(

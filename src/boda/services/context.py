@@ -6,6 +6,7 @@ touches either.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -134,9 +135,12 @@ class Context:
     def require_app(self, app: str) -> str:
         """`app` if the ledger knows builds of it, else NotFound."""
         check_app(app)
-        if app not in self.ledger.apps():
+        known = self.ledger.apps()
+        if app not in known:
+            close = difflib.get_close_matches(app, known, n=1)
             raise NotFound(
-                f"unknown app {app!r}: no build of it is recorded", hint="record one with `boda build`"
+                f"unknown app {app!r}: no build of it is recorded",
+                hint=f"did you mean {close[0]!r}?" if close else "record one with `boda build`",
             )
         return app
 
