@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, short, table, when
+from boda.cli.render import emit, plural, short, table, when
 from boda.cli.root import by_option, json_option, open_context
 from boda.errors import EXIT_CONFLICT
 
@@ -119,7 +119,7 @@ def status_text(data: dict[str, Any]) -> str:
     for env in data["environments"]:
         cur = env["current"]
         ev = ", ".join(f"{e['kind']}:{e['result']}" for e in env["evidence"]) or "-"
-        prev = " ".join(short(p["digest"]) for p in env["previous"][:3]) or "-"
+        prev = " ".join(short(p["digest"]) for p in env["previous"]) or "-"
         if cur:
             rows.append(
                 [
@@ -202,16 +202,20 @@ def whereis(app: str | None, commit: str | None, digest: str | None, as_json: bo
 
     with open_context() as ctx:
         data = run(ctx, app, commit=commit, digest=digest).to_json()
-    emit(
-        data,
-        as_json,
-        lambda d: "\n".join(
-            f"{m['app']} {m['commit'][:8]} {short(m['digest'])}: "
-            f"running in {', '.join(r['env'] for r in m['running_in']) or 'none'}; "
-            f"ran in {', '.join(r['env'] for r in m['ran_in']) or 'none'}"
-            for m in d["matches"]
-        ),
-    )
+    emit(data, as_json, whereis_text)
+
+
+def whereis_text(data: dict[str, Any]) -> str:
+    """One line per build: where it is current, and where it was before."""
+    lines = []
+    for m in data["matches"]:
+        now = ", ".join(r["env"] for r in m["running_in"])
+        before = ", ".join(r["env"] for r in m["ran_in"])
+        where = f"current in {now}" if now else "current nowhere"
+        if before:
+            where += f"; earlier in {before}"
+        lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}: {where}")
+    return "\n".join(lines)
 
 
 @click.command()
@@ -227,7 +231,7 @@ def verify(app: str, as_json: bool) -> None:
         result.to_json(),
         as_json,
         lambda d: (
-            f"{d['app']}: registry and ledger agree ({d['checked']} checks)"
+            f"{d['app']}: registry and ledger agree ({plural(d['checked'], 'check')})"
             if d["ok"]
             else "\n".join(
                 f"drift: {x['kind']} {x['where']}: expected {short(x['expected'])}, found {short(x['found'])}"

@@ -147,7 +147,10 @@ def whereis(
     if (commit is None) == (digest is None):
         raise UsageError("name the build by exactly one of a commit or a digest")
     builds: list[Build]
-    if app is not None:
+    if app is not None and digest is not None:
+        ctx.require_app(app)
+        builds = ctx.ledger.builds_by_digest(Digest.parse(digest), app)  # every commit that built it
+    elif app is not None:
         check_app(app)
         builds = [ctx.find_build(app, commit=commit, digest=digest)]
     elif digest is not None:
