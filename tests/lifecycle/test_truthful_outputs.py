@@ -53,3 +53,68 @@ def test_a_mistyped_app_gets_a_suggestion(p: Project) -> None:
     p.build(app, 0)
     run = p.boda("status", app + "b")
     assert run.code == 4 and f"did you mean {app!r}?" in run.err
+
+
+def _promote_all(p: Project, app: str, count: int) -> tuple[list[str], list[str]]:
+    commits, digests = [], []
+    for n in range(count):
+        commit, digest = p.build(app, n)
+        assert p.boda("promote", app, "--to", "dev", "--commit", commit).code == 0
+        commits.append(commit)
+        digests.append(digest)
+    return commits, digests
+
+
+def _current(p: Project, app: str) -> str:
+    env = next(e for e in p.boda("status", app, "--json").json["environments"] if e["name"] == "dev")
+    return str(env["current"]["digest"])
+
+
+def test_consecutive_rollbacks_walk_further_back(p: Project) -> None:
+    app = p.app("web")
+    _commits, d = _promote_all(p, app, 4)
+    assert p.boda("rollback", app, "--env", "dev").code == 0
+    assert _current(p, app) == d[2]
+    assert p.boda("rollback", app, "--env", "dev").code == 0
+    assert _current(p, app) == d[1]  # not back to d[3], the release just rolled back from
+    assert p.boda("rollback", app, "--env", "dev").code == 0
+    assert _current(p, app) == d[0]
+    run = p.boda("rollback", app, "--env", "dev")
+    assert run.code == 4 and "rolled back from" in run.err
+    assert p.boda("rollback", app, "--env", "dev", "--to", d[3]).code == 0  # named: allowed
+    assert _current(p, app) == d[3]
+    assert p.tags(app)["dev"] == d[3]
+
+
+def test_a_digest_promoted_again_is_a_rollback_target_again(p: Project) -> None:
+    app = p.app("web")
+    commits, d = _promote_all(p, app, 3)
+    assert p.boda("rollback", app, "--env", "dev").code == 0  # to d1, d2 marked
+    assert p.boda("promote", app, "--to", "dev", "--commit", commits[2]).code == 0  # d2 again
+    assert p.boda("promote", app, "--to", "dev", "--commit", commits[0]).code == 0  # d0
+    assert p.boda("rollback", app, "--env", "dev").code == 0
+    assert _current(p, app) == d[2]
+
+
+def test_rollback_to_an_expired_digest_is_refused_clearly(p: Project) -> None:
+    app = p.app("web")
+    _commits, d = _promote_all(p, app, 2)
+    # Expire the first image the way gc apply does (a deletion recorded in the event log).
+    from boda.config import load_config
+    from boda.services.context import Context
+    from boda.types import Digest
+
+    with Context(load_config(p.config)) as ctx:
+        ctx.registry.manifest_delete(app, Digest.parse(d[0]))
+        ctx.ledger.record_event(
+            "expire", app=app, by="test", digest=Digest.parse(d[0]), detail={"repository": app}
+        )
+    before = p.snapshot([app])
+    run = p.boda("rollback", app, "--env", "dev")
+    assert run.code == 3 and "expiry deleted it" in run.err and "404" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert p.snapshot([app]) == before
+    dev = next(e for e in p.boda("status", app, "--json").json["environments"] if e["name"] == "dev")
+    assert [x["expired"] for x in dev["previous"]] == [True] and dev["current"]["expired"] is False
+    assert f"{d[0].split(':')[1][:12]} (expired)" in p.boda("status", app).out
+    assert p.boda("whereis", app, "--digest", d[0], "--json").json["matches"][0]["expired"] is True

@@ -119,7 +119,10 @@ def status_text(data: dict[str, Any]) -> str:
     for env in data["environments"]:
         cur = env["current"]
         ev = ", ".join(f"{e['kind']}:{e['result']}" for e in env["evidence"]) or "-"
-        prev = " ".join(short(p["digest"]) for p in env["previous"]) or "-"
+        prev = (
+            " ".join(short(p["digest"]) + (" (expired)" if p["expired"] else "") for p in env["previous"])
+            or "-"
+        )
         if cur:
             rows.append(
                 [
@@ -214,7 +217,8 @@ def whereis_text(data: dict[str, Any]) -> str:
         where = f"current in {now}" if now else "current nowhere"
         if before:
             where += f"; earlier in {before}"
-        lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}: {where}")
+        gone = " (expired: no longer in the registry)" if m["expired"] else ""
+        lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
     return "\n".join(lines)
 
 

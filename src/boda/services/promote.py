@@ -17,10 +17,11 @@ from boda.errors import NotFound, Refused, UsageError
 from boda.registry.copy import copy_image
 from boda.services.context import Context, identity
 from boda.services.evidence import latest_per_kind
+from boda.services.expired import expiries, holders
 from boda.types import Digest, is_digest
 
 if TYPE_CHECKING:
-    from boda.ledger.base import Build
+    from boda.ledger.base import Build, Promotion
 
 PROMOTE, ROLLBACK, FORCE = "promote", "rollback", "force"
 
@@ -130,28 +131,64 @@ def rollback(
     by: str | None = None,
     reason: str | None = None,
 ) -> Placement:
-    """Put back the previous distinct digest of `env` (or the named digest or commit that was
-    current there before)."""
+    """Put back the digest that was current in `env` before (or the named digest or commit that
+    was current there before).
+
+    Consecutive rollbacks walk further back: a digest rolled back from is skipped (until it is
+    promoted again) unless it is named. A digest that expiry removed is refused with a clear line.
+    """
     environment = ctx.config.environment(env)
     ctx.require_app(app)
     current = ctx.ledger.current(app, env)
     if current is None:
         raise NotFound(f"{app} has never been promoted to {env}; nothing to roll back")
+    gone = expiries(ctx, app)
     if to is None:
-        earlier = ctx.ledger.previous_digests(app, env, 1)
-        if not earlier:
-            raise NotFound(f"{app} in {env} has no previous digest to roll back to")
-        target = earlier[0]
+        candidates = rollback_candidates(ctx.ledger.promotions(app, env), current.digest)
+        if not candidates:
+            raise NotFound(
+                f"{app} in {env} has no earlier digest to roll back to (every earlier one was rolled"
+                " back from)",
+                hint="name one with --to to return to it anyway",
+            )
+        target = candidates[0]
     else:
         target = _rollback_target(ctx, app, to)
         if not ctx.ledger.promotions_of(target, app, env):
             raise Refused(
                 f"{target.short} was never current in {env}; rollback only returns to earlier digests"
             )
+    envs = [p.env for p in ctx.ledger.promotions_of(target, app)]
+    if gone.gone_from(target, holders(ctx, app, target, envs)):
+        event = gone.last(target)
+        when = f" on {event.at:%Y-%m-%d %H:%M} UTC by {event.by}" if event else ""
+        raise Refused(
+            f"cannot roll {app} in {env} back to {target.short}: expiry deleted it{when}; it is no"
+            " longer in the registry",
+            hint="roll back to another earlier digest with --to (see boda status)",
+        )
     builds = ctx.ledger.builds_by_digest(target, app)
     if not builds:
         raise NotFound(f"no build of {app} has digest {target}")
     return _place(ctx, builds[:1], environment, ROLLBACK, identity(by), reason)[0]
+
+
+def rollback_candidates(history: Sequence[Promotion], current: Digest) -> list[Digest]:
+    """Earlier digests of one environment a rollback may return to, newest first: every distinct
+    digest but the current one and those rolled back from (unless promoted again since)."""
+    rolled_back_from: set[Digest] = set()
+    promoted_since: set[Digest] = set()
+    candidates: list[Digest] = []
+    for promotion in history:  # newest first
+        if promotion.kind == ROLLBACK and promotion.previous_digest is not None:
+            if promotion.previous_digest not in promoted_since:
+                rolled_back_from.add(promotion.previous_digest)
+        elif promotion.kind != ROLLBACK:
+            promoted_since.add(promotion.digest)
+        digest = promotion.digest
+        if digest != current and digest not in rolled_back_from and digest not in candidates:
+            candidates.append(digest)
+    return candidates
 
 
 def _rollback_target(ctx: Context, app: str, to: str) -> Digest:
@@ -227,6 +264,19 @@ def _place(
     return placements
 
 
+def _sources(ctx: Context, app: str, env: str) -> list[str]:
+    """Where a copy into `env`'s repository may come from (strategy `repos`), in order: the
+    environment's own repository (a rollback finds its digest there), the build repository, the
+    upstream environments' nearest first, then every other environment's."""
+    sources = [ctx.config.repository_for(app, env), ctx.config.repository_for(app, None)]
+    upstream = ctx.config.environment(env).after
+    while upstream is not None:
+        sources.append(ctx.config.repository_for(app, upstream))
+        upstream = ctx.config.environment(upstream).after
+    sources += [ctx.config.repository_for(app, e.name) for e in ctx.config.environments]
+    return list(dict.fromkeys(sources))
+
+
 def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
     """Make the registry say that `build` is current in `env`; return the copy report.
 
@@ -238,20 +288,18 @@ def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
     registry = ctx.registry
     app_repo = ctx.config.repository_for(build.app, None)
     if ctx.config.strategy == "tags":
-        report = copy_image(
-            registry, app_repo, str(build.digest), registry, app_repo, env, expect=build.digest
-        )
+        try:
+            report = copy_image(
+                registry, app_repo, str(build.digest), registry, app_repo, env, expect=build.digest
+            )
+        except NotFound as exc:
+            raise NotFound(
+                f"{build.digest} of {build.app} is no longer in {ctx.reference(app_repo)}", hint=exc.message
+            ) from exc
         return report.to_json()
     env_repo = ctx.config.repository_for(build.app, env)
     tag = ctx.config.commit_tag_for(build.commit)
-    # Copy from the build repository; if the build was expired there, from the nearest upstream
-    # environment's repository that still has it.
-    sources = [app_repo]
-    upstream = ctx.config.environment(env).after
-    while upstream is not None:
-        sources.append(ctx.config.repository_for(build.app, upstream))
-        upstream = ctx.config.environment(upstream).after
-    for source in sources:
+    for source in _sources(ctx, build.app, env):
         try:
             report = copy_image(
                 registry,

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 from boda.errors import NotFound, UsageError
 from boda.services.context import Context, check_app, check_commit
 from boda.services.evidence import evidence_json, latest_per_kind
+from boda.services.expired import Expiries, expiries, holders
 from boda.types import Digest
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Evidence, Promotion
 
 
-def placement_json(p: Promotion) -> dict[str, Any]:
-    """The shape of `current` and `previous` entries in status."""
+def placement_json(p: Promotion, expired: frozenset[Digest] = frozenset()) -> dict[str, Any]:
+    """The shape of `current` and `previous` entries in status; `expired` when expiry deleted it."""
     return {
         "digest": str(p.digest),
         "commit": p.commit,
@@ -23,6 +24,7 @@ def placement_json(p: Promotion) -> dict[str, Any]:
         "promoted_at": p.at.isoformat(),
         "promoted_by": p.by,
         "kind": p.kind,
+        "expired": p.digest in expired,
     }
 
 
@@ -35,14 +37,16 @@ class EnvironmentStatus:
     current: Promotion | None
     previous: tuple[Promotion, ...]
     evidence: tuple[Evidence, ...]
+    #: Digests shown here that expiry deleted (from every repository that held them).
+    expired: frozenset[Digest] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {
             "name": self.name,
             "after": self.after,
-            "current": placement_json(self.current) if self.current else None,
-            "previous": [placement_json(p) for p in self.previous],
+            "current": placement_json(self.current, self.expired) if self.current else None,
+            "previous": [placement_json(p, self.expired) for p in self.previous],
             "evidence": [evidence_json(e) for e in self.evidence],
         }
 
@@ -64,6 +68,7 @@ def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
     and the latest evidence per kind for the current digest."""
     ctx.require_app(app)
     current_all = ctx.ledger.current_all(app)
+    gone = expiries(ctx, app)
     environments = []
     for env in ctx.config.environments:
         current = current_all.get(env.name)
@@ -71,8 +76,19 @@ def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
         evidence: tuple[Evidence, ...] = ()
         if current is not None:
             evidence = tuple(latest_per_kind(ctx.ledger.evidence(app, env.name, current.digest)).values())
-        environments.append(EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence))
+        shown = [p.digest for p in ([current] if current else []) + earlier]
+        expired = frozenset(d for d in shown if _gone(ctx, app, gone, d))
+        environments.append(
+            EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence, expired)
+        )
     return AppStatus(app, tuple(environments))
+
+
+def _gone(ctx: Context, app: str, gone: Expiries, digest: Digest) -> bool:
+    if not gone.repositories(digest):
+        return False
+    envs = [p.env for p in ctx.ledger.promotions_of(digest, app)]
+    return gone.gone_from(digest, holders(ctx, app, digest, envs))
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,7 @@ class Whereabouts:
     build: Build
     running_in: tuple[Promotion, ...]
     ran_in: tuple[Promotion, ...]
+    expired: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -124,6 +141,7 @@ class Whereabouts:
             "commit": self.build.commit,
             "digest": str(self.build.digest),
             "reference": self.build.reference,
+            "expired": self.expired,
             "running_in": [{"env": p.env, "since": p.at.isoformat()} for p in self.running_in],
             "ran_in": [{"env": p.env, "last_promoted_at": p.at.isoformat()} for p in self.ran_in],
         }
@@ -180,6 +198,7 @@ def whereis(
                 build,
                 tuple(p for _, p in sorted(running.items())),
                 tuple(p for _, p in sorted(ran.items())),
+                _gone(ctx, build.app, expiries(ctx, build.app), build.digest),
             )
         )
     return WhereisResult(tuple(matches))
