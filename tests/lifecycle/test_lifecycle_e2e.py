@@ -90,6 +90,7 @@ def test_build_promote_rollback_status(project: Project, index: bool) -> None:
         "promoted_at",
         "promoted_by",
         "kind",
+        "expired",
     }
     assert [x["digest"] for x in envs["prd"]["previous"]] == [d0]
     assert [x["digest"] for x in envs["dev"]["previous"]] == [d1, d0]
