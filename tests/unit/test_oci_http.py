@@ -17,7 +17,9 @@ import pytest
 import respx
 
 from boda.errors import DigestMismatch, NotFound, RegistryDenied, RegistryError, Unavailable
-from boda.registry._http import parse_retry_after, redact_url
+from boda.locations import redact_url
+from boda.registry._errors import SAFE_QUERY
+from boda.registry._retry import parse_retry_after
 from boda.registry.oci import EMPTY_DIGEST, OciRegistry
 from boda.types import ACCEPT_MANIFESTS, OCI_INDEX, OCI_MANIFEST, Digest, Manifest
 
@@ -631,11 +633,11 @@ def test_credentials_never_appear_in_errors(
     assert caught.value.message == "GET https://registry.test/v2/a/manifests/v1: 401 UNAUTHORIZED"
 
 
-def test_redact_url_strips_userinfo_and_state() -> None:
+def test_redact_url_hides_the_password_and_state() -> None:
     url = "https://user:pw@reg.test/v2/a/blobs/uploads/u?_state=SECRET&digest=sha256:ab&token=t0k"
     assert (
-        redact_url(url)
-        == "https://reg.test/v2/a/blobs/uploads/u?_state=REDACTED&digest=sha256:ab&token=REDACTED"
+        redact_url(url, keep_query=SAFE_QUERY)
+        == "https://user:***@reg.test/v2/a/blobs/uploads/u?_state=***&digest=sha256:ab&token=***"
     )
 
 
@@ -655,7 +657,7 @@ def test_upload_error_message_has_redacted_location(reg: OciRegistry, router: re
         reg.blob_put("a", d, len(data), [data])
     assert "STATEVALUE" not in caught.value.message
     assert caught.value.message == (
-        f"PUT https://registry.test/up/1?_state=REDACTED&digest={d}: 400 DIGEST_INVALID: digest mismatch"
+        f"PUT https://registry.test/up/1?_state=***&digest={d}: 400 DIGEST_INVALID: digest mismatch"
     )
 
 
@@ -701,3 +703,47 @@ def test_known_referrers_api_skips_the_lookup_before_delete(
     assert reg.referrers("a", subject.digest) == []
     reg.manifest_delete("a", subject.digest)  # no GET of the manifest: the registry keeps referrers itself
     assert delete.call_count == 1 and len(router.calls) == 2
+
+
+class _BrokenBody(httpx.SyncByteStream):
+    """A body that sends a few bytes and then loses the connection."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"tags":'
+        raise httpx.ReadError("connection reset by peer")
+
+
+def test_a_body_that_breaks_off_is_retried(
+    reg: OciRegistry, router: respx.MockRouter, delays: list[float]
+) -> None:
+    route = router.get(f"{BASE}/v2/a/tags/list")
+    route.mock(
+        side_effect=[
+            httpx.Response(200, stream=_BrokenBody()),
+            httpx.Response(200, json={"tags": ["v1"]}),
+        ]
+    )
+    assert reg.tag_list("a") == ["v1"]
+    assert route.call_count == 2 and len(delays) == 1
+
+
+def test_retry_transport_composes_with_any_transport() -> None:
+    from boda.registry._retry import RetryPolicy, RetryTransport
+
+    answers = iter([503, 429, 200])
+    waits: list[float] = []
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.read())
+        status = next(answers)
+        return httpx.Response(status, headers={"Retry-After": "1"} if status == 429 else {})
+
+    policy = RetryPolicy(max_retries=3, backoff=0.01, sleep=waits.append)
+    with httpx.Client(transport=RetryTransport(httpx.MockTransport(handler), policy)) as client:
+        assert client.put("http://x.test/a", content=b"body").status_code == 200
+        assert seen == [b"body"] * 3 and len(waits) == 2 and waits[1] == 1.0
+        answers = iter([503, 200])
+        streamed = client.put("http://x.test/a", content=iter([b"one-shot"]))
+    assert streamed.status_code == 503  # a stream is never replayed
+    assert len(waits) == 2

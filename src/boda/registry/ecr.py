@@ -54,7 +54,7 @@ from boda.errors import (
     UsageError,
 )
 from boda.locations import ECR_HOST
-from boda.registry._auth import Credentials
+from boda.registry._credentials import Credentials
 from boda.registry.base import ImageRecord, RegistryStats
 from boda.types import (
     DOCKER_LIST,

@@ -23,7 +23,8 @@ from urllib.parse import urljoin
 import httpx
 
 from boda.errors import DigestMismatch, NotFound, ReferenceError_, RegistryError, RegistryNotFound
-from boda.registry._auth import CredentialsProvider, repository_scope
+from boda.registry._auth import repository_scope
+from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
 from boda.registry.base import ImageRecord, RegistryStats
 from boda.types import (
