@@ -22,7 +22,14 @@ import respx
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from boda.errors import EXIT_CONFLICT, EXIT_UNAVAILABLE, Conflict, RegistryDenied, RegistryError
+from boda.errors import (
+    EXIT_CONFLICT,
+    EXIT_UNAVAILABLE,
+    Conflict,
+    RegistryDenied,
+    RegistryError,
+    UnusableManifest,
+)
 from boda.registry.copy import copy_image
 from boda.registry.ecr import ACCEPTED_MEDIA_TYPES, PUT_IMAGE_RATE, EcrRegistry, TokenBucket
 from boda.types import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Digest, Manifest
@@ -591,3 +598,27 @@ def test_real_ecr_immutable_tag_error_is_a_conflict(stubbed: tuple[EcrRegistry, 
         ecr.manifest_put("app", "prd", manifest)
     assert caught.value.exit_code == EXIT_CONFLICT
     assert "immutable" in caught.value.message and "exclusion" in caught.value.diagnostics()
+
+
+def test_a_manifest_ecr_serves_that_is_no_manifest_is_a_registry_failure(
+    stubbed: tuple[EcrRegistry, Stubber],
+) -> None:
+    ecr, stubber = stubbed
+    stubber.add_response(
+        "batch_get_image",
+        {
+            "images": [
+                {
+                    "registryId": ACCOUNT,
+                    "repositoryName": "app",
+                    "imageId": {"imageTag": "v1"},
+                    "imageManifest": '{"schemaVersion":2,"x":' + "[" * 5000 + "]" * 5000 + "}",
+                    "imageManifestMediaType": OCI_MANIFEST,
+                }
+            ],
+            "failures": [],
+        },
+    )
+    with pytest.raises(UnusableManifest, match="nested more than 64 levels") as caught:
+        ecr.manifest_get("app", "v1")
+    assert caught.value.exit_code == EXIT_UNAVAILABLE and "\n" not in caught.value.message

@@ -11,12 +11,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from boda.errors import DigestMismatch, NotFound, RegistryDenied, RegistryError, Unavailable
+from boda.errors import (
+    DigestMismatch,
+    NotFound,
+    RegistryDenied,
+    RegistryError,
+    Unavailable,
+    UnusableManifest,
+)
 from boda.locations import redact_url
 from boda.registry._errors import SAFE_QUERY
 from boda.registry._retry import parse_retry_after
@@ -747,3 +755,83 @@ def test_retry_transport_composes_with_any_transport() -> None:
         streamed = client.put("http://x.test/a", content=iter([b"one-shot"]))
     assert streamed.status_code == 503  # a stream is never replayed
     assert len(waits) == 2
+
+
+# -- hostile manifests -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"<html>login first</html>", "is not valid JSON"),
+        (b"[1, 2]", "is not a JSON object"),
+        (b'{"schemaVersion":2,"manifests":[],"x":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than 64"),
+    ],
+)
+def test_a_manifest_that_is_no_manifest_is_a_registry_failure(
+    reg: OciRegistry, router: respx.MockRouter, body: bytes, needle: str
+) -> None:
+    router.get(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Type": OCI_MANIFEST})
+    )
+    with pytest.raises(UnusableManifest, match=needle) as caught:
+        reg.manifest_get("a", "v1")
+    error = caught.value
+    assert error.exit_code == 6 and "\n" not in error.message
+    assert error.message.startswith("GET registry.test/a:v1 is no usable manifest")
+    assert error.__cause__ is not None
+
+
+class _Endless(httpx.SyncByteStream):
+    """A manifest body of 35 MiB in 1 MiB chunks, counting how many were read."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(35):
+            self.sent += 1
+            yield b" " * (1 << 20)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_manifest_is_refused_while_it_streams(
+    reg: OciRegistry, router: respx.MockRouter, declared: bool
+) -> None:
+    body = _Endless()
+    headers = {"Content-Type": OCI_MANIFEST}
+    if declared:
+        headers["Content-Length"] = str(35 << 20)
+    router.get(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(200, headers=headers, stream=body)
+    )
+    started = time.perf_counter()
+    with pytest.raises(RegistryError, match="is larger than 4 MiB; refusing it") as caught:
+        reg.manifest_get("a", "v1")
+    assert time.perf_counter() - started < 2.0
+    assert body.sent <= 5  # stopped just past the limit (nothing read when the size was declared)
+    assert caught.value.exit_code == 6 and "\n" not in caught.value.message
+
+
+def test_copy_of_a_hostile_manifest_is_one_line_exit_6(
+    router: respx.MockRouter, boda: Any, tmp_path: Path
+) -> None:
+    hostile = b'{"schemaVersion":2,"layers":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    digest = Digest.of(hostile)
+    router.head(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(
+            200,
+            headers={
+                "Content-Type": OCI_MANIFEST,
+                "Docker-Content-Digest": str(digest),
+                "Content-Length": str(len(hostile)),
+            },
+        )
+    )
+    router.get(f"{BASE}/v2/a/manifests/{digest}").mock(
+        return_value=httpx.Response(200, content=hostile, headers={"Content-Type": OCI_MANIFEST})
+    )
+    run = boda("copy", f"{HOST}/a:v1", f"oci-layout:{tmp_path / 'out'}:a:v1")
+    assert run.code == 6 and run.out == ""
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+    assert "no usable manifest" in run.err

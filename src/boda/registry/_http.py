@@ -23,8 +23,8 @@ import httpx
 from boda.errors import RegistryError
 from boda.registry._auth import SCOPES, RegistryAuth
 from boda.registry._credentials import CredentialsProvider
-from boda.registry._errors import status_error, transport_error
-from boda.registry._retry import READ_BODY, RetryPolicy, RetryTransport
+from boda.registry._errors import shown_url, status_error, transport_error
+from boda.registry._retry import BODY_LIMIT, READ_BODY, BodyTooLarge, RetryPolicy, RetryTransport
 from boda.registry.base import RegistryStats
 
 USER_AGENT = "boda/0.1"
@@ -135,10 +135,12 @@ class Transport:
         params: list[tuple[str, str]] | None = None,
         stream: bool = False,
         follow_redirects: bool = False,
+        body_limit: int | None = None,
     ) -> httpx.Response:
         """Send a request; return the response when its status is in `expect`, else raise.
 
         With `stream`, the returned response is open and its body unread: the caller closes it.
+        Without, a body larger than `body_limit` bytes is refused while it streams in.
         """
         body = content if content is None or isinstance(content, bytes) else self._counting(content)
         request = self.client.build_request(
@@ -147,7 +149,7 @@ class Transport:
             headers=headers,
             content=body,
             params=tuple(params) if params else None,
-            extensions={SCOPES: tuple(scopes), READ_BODY: not stream},
+            extensions={SCOPES: tuple(scopes), READ_BODY: not stream, BODY_LIMIT: body_limit},
         )
         if isinstance(content, bytes):
             self.stats.add(sent=len(content))
@@ -156,6 +158,12 @@ class Transport:
                 response = self.client.send(request, stream=True, follow_redirects=follow_redirects)
         except httpx.TransportError as exc:
             raise transport_error(self.host, method, url, exc, timeout=self.timeout) from exc
+        except BodyTooLarge as exc:
+            raise RegistryError(
+                f"{method} {shown_url(url)}: the answer is larger than {_size(exc.limit)}; refusing it",
+                method=method,
+                url=shown_url(url),
+            ) from exc
         if not stream:
             self.stats.add(received=len(response.content))
         if response.status_code in expect:
@@ -200,3 +208,7 @@ class Transport:
         return (
             f"log in with 'docker login {self.host}' (boda reads Docker's config.json and credential helpers)"
         )
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count % (1 << 20) == 0 else f"{count} bytes"

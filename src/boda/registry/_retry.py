@@ -31,6 +31,16 @@ MAX_BACKOFF = 30.0
 CONNECT_RETRIES = 1
 #: Request extension: read the whole response body before returning (and retry if it breaks off).
 READ_BODY = "boda.read_body"
+#: Request extension: with READ_BODY, the most bytes the body may have (BodyTooLarge beyond).
+BODY_LIMIT = "boda.body_limit"
+
+
+class BodyTooLarge(Exception):
+    """A response body is larger than its request's BODY_LIMIT (never retried)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} bytes")
+        self.limit = limit
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -89,10 +99,7 @@ class RetryTransport(httpx.BaseTransport):
             try:
                 response = self._inner.handle_request(request)
                 if request.extensions.get(READ_BODY):
-                    try:
-                        response.read()
-                    finally:
-                        response.close()
+                    response = _read(request, response, request.extensions.get(BODY_LIMIT))
             except httpx.TransportError as exc:
                 limit = CONNECT_RETRIES if isinstance(exc, httpx.ConnectError) else self.policy.max_retries
                 if again and attempt < limit and not isinstance(exc, httpx.UnsupportedProtocol):
@@ -112,3 +119,28 @@ class RetryTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _read(request: httpx.Request, response: httpx.Response, limit: int | None) -> httpx.Response:
+    """The response with its whole body read (decoded), refusing more than `limit` bytes early."""
+    try:
+        if request.method == "HEAD":  # no body; its Content-Length is the resource's
+            response.read()
+            return response
+        declared = response.headers.get("content-length", "")
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(limit)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+    finally:
+        response.close()
+    dropped = {"content-encoding", "content-length", "transfer-encoding"}  # the body is now plain bytes
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Response(
+        response.status_code, headers=headers, content=b"".join(chunks), extensions=response.extensions
+    )

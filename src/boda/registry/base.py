@@ -53,6 +53,8 @@ class ImageRecord:
     last_pulled_at: datetime | None = None
     status: str = "ACTIVE"
     last_archived_at: datetime | None = None
+    #: Why the manifest could not be read (its subject and artifact type are then unknown).
+    unreadable: str | None = None
 
 
 @runtime_checkable

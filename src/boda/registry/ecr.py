@@ -51,10 +51,12 @@ from boda.errors import (
     RegistryDiagnostic,
     RegistryError,
     RegistryNotFound,
+    UnusableManifest,
     UsageError,
 )
 from boda.locations import ECR_HOST
 from boda.registry._credentials import Credentials
+from boda.registry._manifests import served_manifest
 from boda.registry.base import ImageRecord, RegistryStats
 from boda.types import (
     DOCKER_LIST,
@@ -244,7 +246,7 @@ class EcrRegistry:
                     "ecr", region_name=self.region, config=client_config()
                 )
             except BotoCoreError as exc:
-                raise self._boto_error("open", "", exc) from None
+                raise self._boto_error("open", "", exc) from exc
         self._client = client
         self._client.meta.events.register("before-send.ecr", self._count_request)
         self._lock = threading.Lock()
@@ -274,9 +276,9 @@ class EcrRegistry:
         try:
             yield
         except ClientError as exc:
-            raise self._client_error(operation, repo, exc) from None
+            raise self._client_error(operation, repo, exc) from exc
         except BotoCoreError as exc:
-            raise self._boto_error(operation, repo, exc) from None
+            raise self._boto_error(operation, repo, exc) from exc
 
     def _where(self, operation: str, repo: str) -> str:
         return f"ECR {operation} {self.name}/{repo}" if repo else f"ECR {operation} {self.name}"
@@ -431,9 +433,10 @@ class EcrRegistry:
         image = images[0]
         raw = image.get("imageManifest", "").encode("utf-8")
         media_type = image.get("imageManifestMediaType")
+        where = f"ECR BatchGetImage {self.name}/{repo}" + (f"@{ref}" if is_digest(ref) else f":{ref}")
         if is_digest(ref):
-            return Manifest.from_bytes(raw, media_type, expected=Digest.parse(ref))
-        manifest = Manifest.from_bytes(raw, media_type)
+            return served_manifest(raw, media_type, where=where, expected=Digest.parse(ref))
+        manifest = served_manifest(raw, media_type, where=where)
         reported = image.get("imageId", {}).get("imageDigest")
         expected = Digest.parse(reported) if reported and is_digest(reported) else None
         if expected is not None and Digest.of(raw, expected.algorithm) != expected:
@@ -453,10 +456,10 @@ class EcrRegistry:
             raise DigestMismatch(f"cannot store manifest {manifest.digest} under digest {ref}")
         try:
             text = manifest.raw.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             raise ReferenceError_(
                 f"manifest {manifest.digest} is not UTF-8 JSON; ECR cannot store it"
-            ) from None
+            ) from exc
         self.ensure_repository(repo)
         tag = None if is_digest(ref) else validate_tag(ref)
         kwargs: dict[str, Any] = {
@@ -477,12 +480,12 @@ class EcrRegistry:
                 except ClientError as exc:
                     code = _code(exc)
                     if code == "ImageTagAlreadyExistsException" and tag is not None:
-                        raise self._immutable(repo, tag, manifest.digest, None) from None
+                        raise self._immutable(repo, tag, manifest.digest, None) from exc
                     if code == "ImageDigestDoesNotMatchException":
                         raise DigestMismatch(
                             f"{self._where('PutImage', repo)}: ECR hashes the manifest to another digest than"
                             f" {manifest.digest}"
-                        ) from None
+                        ) from exc
                     raise
         except RegistryError as exc:
             if "ImageAlreadyExistsException" not in exc.code_names:
@@ -738,7 +741,13 @@ class EcrRegistry:
                 )
         if any(digest.tag_form in r.tags for r in records):
             index = self.manifest_get(repo, digest.tag_form)
-            for child in index.children:
+            try:
+                children = index.children
+            except ReferenceError_ as exc:
+                raise UnusableManifest(
+                    f"{self.name}/{repo}:{digest.tag_form}: the referrers index is malformed: {exc.message}"
+                ) from exc
+            for child in children:
                 found.setdefault(child.digest, child)
         return [d for d in found.values() if artifact_type is None or d.artifact_type == artifact_type]
 

@@ -22,14 +22,23 @@ from urllib.parse import urljoin
 
 import httpx
 
-from boda.errors import DigestMismatch, NotFound, ReferenceError_, RegistryError, RegistryNotFound
+from boda.errors import (
+    DigestMismatch,
+    NotFound,
+    ReferenceError_,
+    RegistryError,
+    RegistryNotFound,
+    UnusableManifest,
+)
 from boda.registry._auth import repository_scope
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
+from boda.registry._manifests import served_manifest
 from boda.registry.base import ImageRecord, RegistryStats
 from boda.types import (
     ACCEPT_MANIFESTS,
     MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
     OCI_EMPTY,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -143,14 +152,20 @@ class OciRegistry:
         return Descriptor(media_type, digest, int(length))
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
+        """GET with the full Accept list, refusing more than MAX_MANIFEST_SIZE bytes as they arrive."""
         url = self._url(repo, "manifests", self._ref(ref))
         response = self._http.request(
-            "GET", url, scopes=[repository_scope(repo, "pull")], headers={"Accept": ACCEPT_MANIFESTS}
+            "GET",
+            url,
+            scopes=[repository_scope(repo, "pull")],
+            headers={"Accept": ACCEPT_MANIFESTS},
+            body_limit=MAX_MANIFEST_SIZE,
         )
         raw = response.content
+        where = f"GET {self.name}/{repo}:{ref}" if not is_digest(ref) else f"GET {self.name}/{repo}@{ref}"
         if is_digest(ref):
-            return Manifest.from_bytes(raw, _media_type(response), expected=Digest.parse(ref))
-        manifest = Manifest.from_bytes(raw, _media_type(response))
+            return served_manifest(raw, _media_type(response), where=where, expected=Digest.parse(ref))
+        manifest = served_manifest(raw, _media_type(response), where=where)
         reported = _header_digest(response)
         if reported is not None and Digest.of(raw, reported.algorithm) != reported:
             raise DigestMismatch(
@@ -186,7 +201,7 @@ class OciRegistry:
         if self._referrers_api is not True:
             try:
                 subject = self.manifest_get(repo, str(digest)).subject
-            except ReferenceError_:
+            except (UnusableManifest, ReferenceError_):
                 subject = None  # a manifest boda cannot parse is no referrer it maintains
         self._delete_manifest(repo, digest)
         if subject is not None:
@@ -212,10 +227,12 @@ class OciRegistry:
             response = self._http.request("GET", url, scopes=[repository_scope(repo, "pull")])
             try:
                 page = response.json().get("tags")
-            except (ValueError, AttributeError):
+                if not isinstance(page, list | None):
+                    raise TypeError(f"tags is a {type(page).__name__}")
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise RegistryError(
-                    f"GET {self.name} tag list of {repo}: the body is not a JSON object"
-                ) from None
+                    f"GET {self.name} tag list of {repo}: the body is not a JSON object with a tags list"
+                ) from exc
             tags.extend(t for t in page or [] if isinstance(t, str))
             link = response.links.get("next", {}).get("url")
             url = urljoin(str(response.url), link) if link else None
@@ -389,7 +406,13 @@ class OciRegistry:
             return []
         if not index.is_index:
             return []
-        return [d for d in index.children if artifact_type is None or d.artifact_type == artifact_type]
+        try:
+            children = index.children
+        except ReferenceError_ as exc:
+            raise RegistryError(
+                f"{self.name}/{repo}:{digest.tag_form}: the referrers index is malformed: {exc.message}"
+            ) from exc
+        return [d for d in children if artifact_type is None or d.artifact_type == artifact_type]
 
     def _referrers_native(
         self, repo: str, digest: Digest, artifact_type: str | None
@@ -416,11 +439,11 @@ class OciRegistry:
             self._referrers_api = True
             try:
                 entries = response.json().get("manifests") or []
-            except (ValueError, AttributeError):
+                descriptors = [Descriptor.from_json(e) for e in entries]
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise RegistryError(
                     f"GET {self.name} referrers of {digest}: the body is not an index"
-                ) from None
-            descriptors = [Descriptor.from_json(e) for e in entries]
+                ) from exc
             filtered = "artifacttype" in response.headers.get("oci-filters-applied", "").lower()
             if artifact_type and not filtered:
                 descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
