@@ -17,7 +17,14 @@ import pytest
 
 from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable, UnusableManifest
 from boda.registry import open_registry
-from boda.registry.base import Registry
+from boda.registry.base import (
+    BatchDelete,
+    BlobCollector,
+    ImageLister,
+    LifecyclePolicyStore,
+    Registry,
+    TagDeleted,
+)
 from boda.registry.layout import CHUNK_SIZE, LayoutRegistry
 from boda.services.imagegen import (
     SyntheticImage,
@@ -69,6 +76,9 @@ def test_implements_the_protocol_and_is_opened_by_url(root: Path, tmp_path: Path
     assert isinstance(reg, Registry)
     typed: Registry = LayoutRegistry(root)  # mypy checks the signatures against the protocol
     assert typed.name == reg.name
+    assert isinstance(reg, ImageLister) and reg.lists_every_manifest and reg.has_push_times
+    assert isinstance(reg, BlobCollector)
+    assert not isinstance(reg, BatchDelete | LifecyclePolicyStore)
     assert reg.name == "oci-layout:" + str(root.resolve())
     rel = open_registry("oci-layout:reg", base_dir=tmp_path)
     assert rel.name == "oci-layout:" + str((tmp_path / "reg").resolve())
@@ -304,10 +314,10 @@ def test_tag_delete(reg: LayoutRegistry, root: Path) -> None:
     image = make_image("untag")
     push(reg, "app", image, tag="v1")
     push(reg, "app", image, tag="latest")
-    reg.tag_delete("app", "latest")
+    assert reg.tag_delete("app", "latest") == TagDeleted("latest", image.digest, image_deleted=False)
     assert reg.tag_list("app") == ["v1"]
     assert len(entries_of(root, "app", image.digest)) == 1
-    reg.tag_delete("app", "v1")
+    assert reg.tag_delete("app", "v1") == TagDeleted("v1", image.digest, image_deleted=False)  # the last
     assert reg.tag_list("app") == []
     assert entries_of(root, "app", image.digest) == [image.manifest.descriptor().to_json()]
     assert reg.manifest_get("app", str(image.digest)).digest == image.digest

@@ -28,6 +28,14 @@ from boda.errors import (
 from boda.locations import redact_url
 from boda.registry._errors import SAFE_QUERY
 from boda.registry._retry import parse_retry_after
+from boda.registry.base import (
+    BatchDelete,
+    BlobCollector,
+    ImageLister,
+    LifecyclePolicyStore,
+    Registry,
+    TagDeleted,
+)
 from boda.registry.oci import EMPTY_DIGEST, OciRegistry
 from boda.types import ACCEPT_MANIFESTS, OCI_INDEX, OCI_MANIFEST, Digest, Manifest
 
@@ -230,8 +238,14 @@ def test_tag_list_null_and_unknown_repository(reg: OciRegistry, router: respx.Mo
 
 def test_tag_delete_native(reg: OciRegistry, router: respx.MockRouter) -> None:
     route = router.delete(f"{BASE}/v2/a/manifests/v1").mock(return_value=httpx.Response(202))
-    reg.tag_delete("a", "v1")
+    assert reg.tag_delete("a", "v1") == TagDeleted("v1", None, image_deleted=False)
     assert route.call_count == 1
+
+
+def test_capabilities(reg: OciRegistry) -> None:
+    assert isinstance(reg, Registry) and isinstance(reg, ImageLister)
+    assert not reg.lists_every_manifest and not reg.has_push_times
+    assert not isinstance(reg, BatchDelete | BlobCollector | LifecyclePolicyStore)
 
 
 def test_tag_delete_refused_uses_a_unique_dummy_manifest(reg: OciRegistry, router: respx.MockRouter) -> None:
@@ -245,7 +259,7 @@ def test_tag_delete_refused_uses_a_unique_dummy_manifest(reg: OciRegistry, route
     put = router.put(f"{BASE}/v2/a/manifests/v1").mock(return_value=httpx.Response(201))
     delete_dummy = router.delete(url__regex=rf"{BASE}/v2/a/manifests/sha256:[0-9a-f]{{64}}$")
     delete_dummy.mock(return_value=httpx.Response(202))
-    reg.tag_delete("a", "v1")
+    assert reg.tag_delete("a", "v1") == TagDeleted("v1", original.digest, image_deleted=False)
     dummy = Manifest.from_bytes(put.calls.last.request.content)
     assert dummy.annotations["dev.boda.untag"] == "v1"
     assert dummy.config is not None and dummy.config.digest == EMPTY_DIGEST

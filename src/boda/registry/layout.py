@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable, UnusableManifest
 from boda.registry._manifests import served_manifest
-from boda.registry.base import ImageRecord, RegistryStats
+from boda.registry.base import BLOB_GRACE, ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
@@ -120,6 +120,10 @@ def _mkdir(path: Path) -> None:
 
 class LayoutRegistry:
     """OCI image layouts under one root folder, one per repository (see the module docstring)."""
+
+    #: ImageLister: index.json lists every manifest, and a manifest blob's mtime is its push time.
+    lists_every_manifest = True
+    has_push_times = True
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -265,12 +269,13 @@ class LayoutRegistry:
             return None
         return Descriptor(found.media_type, found.digest, found.size)
 
-    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
+    def manifest_head(self, repo: str, ref: str) -> ManifestHead | None:
         self.stats.add(requests=1)
         try:
-            return self._resolve(self._existing_repo(repo), ref)
+            found = self._resolve(self._existing_repo(repo), ref)
         except NotFound:
             return None
+        return ManifestHead(found.media_type, found.digest, found.size) if found is not None else None
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
         """The manifest a tag (via index.json) or digest names, verified against its digest."""
@@ -358,20 +363,20 @@ class LayoutRegistry:
         self.stats.add(requests=1)
         return sorted({e.tag for e in self._entries(self._existing_repo(repo)) if e.tag is not None})
 
-    def tag_delete(self, repo: str, tag: str) -> None:
-        """Remove the tag's entry; a manifest that loses its last entry stays listed untagged."""
+    def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
+        """Remove the tag's entry; a manifest that loses its last entry stays listed untagged
+        (`gc_blobs` never removes a listed manifest), so `keep_image` has nothing to refuse."""
         validate_tag(tag)
         repo_dir = self._existing_repo(repo)
-        found = False
+        found: Digest | None = None
 
         def change(raw: list[dict[str, Any]]) -> bool:
             nonlocal found
             entries = [self._entry(d, repo_dir / INDEX_FILE) for d in raw]
             index = next((i for i, e in enumerate(entries) if e.tag == tag), None)
-            found = index is not None
             if index is None:
                 return False
-            digest = entries[index].digest
+            digest = found = entries[index].digest
             if any(e.digest == digest for i, e in enumerate(entries) if i != index):
                 del raw[index]
             else:
@@ -380,8 +385,9 @@ class LayoutRegistry:
 
         self._update_index(repo_dir, change)
         self.stats.add(requests=1)
-        if not found:
+        if found is None:
             raise NotFound(f"tag {tag!r} not found in {repo}")
+        return TagDeleted(tag, found, image_deleted=False)
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -531,7 +537,7 @@ class LayoutRegistry:
 
     # -- maintenance ---------------------------------------------------------------------------
 
-    def gc_blobs(self, repo: str, *, min_age: timedelta = timedelta(hours=1)) -> list[Digest]:
+    def gc_blobs(self, repo: str, *, min_age: timedelta = BLOB_GRACE) -> list[Digest]:
         """Delete the blobs of `repo` that nothing listed in index.json reaches (through indexes,
         image manifests, configs, layers and subjects); return their digests, sorted.
 

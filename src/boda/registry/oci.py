@@ -34,7 +34,7 @@ from boda.registry._auth import repository_scope
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
 from boda.registry._manifests import served_manifest
-from boda.registry.base import ImageRecord, RegistryStats
+from boda.registry.base import ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
     ACCEPT_MANIFESTS,
     MANIFEST_TYPES,
@@ -72,6 +72,10 @@ def _header_digest(response: httpx.Response) -> Digest | None:
 
 class OciRegistry:
     """A registry spoken to over the OCI distribution API (one host, one httpx.Client)."""
+
+    #: ImageLister: the API lists tags, not manifests, and knows no push times.
+    lists_every_manifest = False
+    has_push_times = False
 
     def __init__(
         self,
@@ -127,7 +131,7 @@ class OciRegistry:
 
     # -- manifests ---------------------------------------------------------------------------------
 
-    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
+    def manifest_head(self, repo: str, ref: str) -> ManifestHead | None:
         """HEAD with the full Accept list; falls back to GET when HEAD reports no digest."""
         url = self._url(repo, "manifests", self._ref(ref))
         response = self._http.request(
@@ -144,12 +148,13 @@ class OciRegistry:
         length = response.headers.get("content-length", "")
         if digest is None or media_type not in MANIFEST_TYPES or not length.isdigit():
             try:
-                return self.manifest_get(repo, ref).descriptor()
+                manifest = self.manifest_get(repo, ref)
             except NotFound:
                 return None
+            return ManifestHead(manifest.media_type, manifest.digest, manifest.size)
         if is_digest(ref) and Digest.parse(ref) != digest:
             raise DigestMismatch(f"{self.name}/{repo}@{ref}: the registry reports digest {digest}")
-        return Descriptor(media_type, digest, int(length))
+        return ManifestHead(media_type, digest, int(length))
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
         """GET with the full Accept list, refusing more than MAX_MANIFEST_SIZE bytes as they arrive."""
@@ -238,8 +243,10 @@ class OciRegistry:
             url = urljoin(str(response.url), link) if link else None
         return sorted(set(tags))
 
-    def tag_delete(self, repo: str, tag: str) -> None:
-        """DELETE the tag; where the registry refuses (400/405), move it to a dummy and delete that."""
+    def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
+        """DELETE the tag; where the registry refuses (400/405), move it to a dummy and delete that.
+
+        The image stays either way (`keep_image` has nothing to refuse here)."""
         url = self._url(repo, "manifests", validate_tag(tag))
         response = self._http.request(
             "DELETE",
@@ -248,8 +255,9 @@ class OciRegistry:
             expect=(202, 200, 400, 405),
         )
         if response.status_code in (200, 202):
-            return
-        if self.manifest_head(repo, tag) is None:
+            return TagDeleted(tag, None, image_deleted=False)
+        head = self.manifest_head(repo, tag)
+        if head is None:
             raise RegistryNotFound(
                 f"{self.name}/{repo}: no tag {tag!r}", method="DELETE", url=url, status=404
             )
@@ -272,6 +280,7 @@ class OciRegistry:
         )
         reported = _header_digest(self._put_manifest(repo, tag, dummy)) or dummy.digest
         self._delete_manifest(repo, reported)
+        return TagDeleted(tag, head.digest, image_deleted=False)
 
     # -- blobs -------------------------------------------------------------------------------------
 
@@ -487,7 +496,7 @@ class OciRegistry:
         tags = self.tag_list(repo)
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             heads = list(pool.map(lambda t: self.manifest_head(repo, t), tags))
-        by_digest: dict[Digest, tuple[Descriptor, list[str]]] = {}
+        by_digest: dict[Digest, tuple[ManifestHead, list[str]]] = {}
         for tag, head in zip(tags, heads, strict=True):
             if head is not None:
                 by_digest.setdefault(head.digest, (head, []))[1].append(tag)

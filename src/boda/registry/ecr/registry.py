@@ -17,6 +17,7 @@ from boda.errors import (
     Conflict,
     DigestMismatch,
     ReferenceError_,
+    Refused,
     RegistryDiagnostic,
     RegistryError,
     RegistryNotFound,
@@ -25,7 +26,14 @@ from boda.errors import (
 )
 from boda.locations import ECR_HOST
 from boda.registry._manifests import served_manifest
-from boda.registry.base import ImageRecord, RegistryStats
+from boda.registry.base import (
+    DeleteOutcome,
+    DeleteStatus,
+    ImageRecord,
+    ManifestHead,
+    RegistryStats,
+    TagDeleted,
+)
 from boda.registry.ecr.blobs import BlobProxy
 from boda.registry.ecr.client import open_client
 from boda.registry.ecr.errors import EcrErrors, code_of
@@ -90,7 +98,14 @@ class EcrRegistry:
     `settings` configure the repositories boda creates; `client` and `put_limiter` are injectable for
     tests. The client is built from the AWS default credential chain and honours the standard
     endpoint overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR) by itself.
+
+    Capabilities beyond the core protocol: ImageLister (every image, with push times),
+    LifecyclePolicyStore and BatchDelete.
     """
+
+    lists_every_manifest = True
+    has_push_times = True
+    delete_batch_size = BATCH_LIMIT
 
     def __init__(
         self,
@@ -153,8 +168,8 @@ class EcrRegistry:
 
     # -- manifests ---------------------------------------------------------------------------------
 
-    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
-        """Resolve with describe_images (no pull is recorded); the size is ECR's image size."""
+    def _detail(self, repo: str, ref: str) -> ImageDetailTypeDef | None:
+        """describe_images of one tag or digest (no pull is recorded); None when absent."""
         try:
             with self._errors.api("DescribeImages", repo):
                 response = self._client.describe_images(
@@ -168,14 +183,22 @@ class EcrRegistry:
         details = response.get("imageDetails") or []
         if not details:
             return None
-        detail = details[0]
+        if is_digest(ref) and details[0]["imageDigest"] != ref:
+            raise DigestMismatch(f"{self.name}/{repo}@{ref}: ECR reports digest {details[0]['imageDigest']}")
+        return details[0]
+
+    def manifest_head(self, repo: str, ref: str) -> ManifestHead | None:
+        """Resolve with describe_images, which records no pull and knows no manifest size: the
+        size is None (ECR's imageSizeInBytes is the image's compressed size, not the manifest's)."""
+        detail = self._detail(repo, ref)
+        if detail is None:
+            return None
         digest = Digest.parse(detail["imageDigest"])
-        if is_digest(ref) and Digest.parse(ref) != digest:
-            raise DigestMismatch(f"{self.name}/{repo}@{ref}: ECR reports digest {digest}")
         media_type = detail.get("imageManifestMediaType")
-        if not media_type:
-            return self.manifest_get(repo, str(digest)).descriptor()
-        return Descriptor(media_type, digest, detail.get("imageSizeInBytes") or 0)
+        if not media_type:  # images ECR stored without one (it has recorded it since 2019)
+            manifest = self.manifest_get(repo, str(digest))
+            return ManifestHead(manifest.media_type, manifest.digest, manifest.size)
+        return ManifestHead(media_type, digest, None)
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
         """batch_get_image with every manifest type; the exact string, verified against its digest."""
@@ -291,36 +314,57 @@ class EcrRegistry:
         if failures:
             raise self._errors.delete_error(repo, failures, 1)
 
-    def manifest_delete_many(self, repo: str, digests: Sequence[Digest]) -> list[Digest]:
-        """Delete many images by digest, 100 per call; returns those deleted.
+    def manifest_delete_batch(self, repo: str, digests: Sequence[Digest]) -> list[DeleteOutcome]:
+        """Delete up to 100 images by digest with one BatchDeleteImage; one outcome per digest.
 
-        Every call is made even when an earlier one reports failures; then one error names each
-        failed digest with ECR's code (e.g. ImageReferencedByManifestList: an index still lists it).
+        A failure names ECR's code (e.g. ImageReferencedByManifestList: an index still lists it);
+        ImageNotFound is the outcome "not_found". A failing call raises, and then the outcome of
+        every digest of the batch is unknown.
         """
-        ids: list[ImageIdentifierTypeDef] = [{"imageDigest": str(d)} for d in dict.fromkeys(digests)]
-        deleted, failures = self._batch_delete(repo, ids)
-        if failures:
-            raise self._errors.delete_error(repo, failures, len(ids))
-        return deleted
+        wanted = list(dict.fromkeys(digests))
+        if len(wanted) > BATCH_LIMIT:
+            raise ValueError(f"a batch delete takes at most {BATCH_LIMIT} digests, not {len(wanted)}")
+        if not wanted:
+            return []
+        deleted, failures = self._batch_delete(repo, [{"imageDigest": str(d)} for d in wanted])
+        failed: dict[str, dict[str, Any]] = {}
+        for reported in failures:
+            image_id = reported.get("imageId")
+            if isinstance(image_id, dict) and isinstance(image_id.get("imageDigest"), str):
+                failed[image_id["imageDigest"]] = reported
+        gone = set(deleted)
+        outcomes = []
+        for digest in wanted:
+            failure = failed.get(str(digest))
+            if failure is not None:
+                code = str(failure.get("failureCode") or "")
+                reason = " ".join(str(failure.get("failureReason") or "").split())[:300]
+                status: DeleteStatus = "not_found" if code == "ImageNotFound" else "failed"
+                outcomes.append(DeleteOutcome(digest, status, code, reason))
+            elif digest in gone:
+                outcomes.append(DeleteOutcome(digest, "deleted"))
+            else:
+                outcomes.append(
+                    DeleteOutcome(digest, "failed", "", "ECR reported neither a deletion nor a failure")
+                )
+        return outcomes
 
     def _batch_delete(
         self, repo: str, ids: Sequence[ImageIdentifierTypeDef]
     ) -> tuple[list[Digest], list[dict[str, Any]]]:
+        """One BatchDeleteImage call: (digests deleted, failures as ECR reports them)."""
         validate_repository(repo)
-        deleted: list[Digest] = []
-        failures: list[dict[str, Any]] = []
         self._snapshots.forget(repo)
-        for chunk in _chunks(ids, BATCH_LIMIT):
-            with self._errors.api("BatchDeleteImage", repo):
-                response = self._client.batch_delete_image(
-                    registryId=self.account, repositoryName=repo, imageIds=list(chunk)
-                )
-            for image_id in response.get("imageIds") or []:
-                value = image_id.get("imageDigest")
-                if value and is_digest(value):
-                    deleted.append(Digest.parse(value))
-            failures.extend(dict(f) for f in response.get("failures") or [])
-        return list(dict.fromkeys(deleted)), failures
+        with self._errors.api("BatchDeleteImage", repo):
+            response = self._client.batch_delete_image(
+                registryId=self.account, repositoryName=repo, imageIds=list(ids)
+            )
+        deleted: list[Digest] = []
+        for image_id in response.get("imageIds") or []:
+            value = image_id.get("imageDigest")
+            if value and is_digest(value):
+                deleted.append(Digest.parse(value))
+        return list(dict.fromkeys(deleted)), [dict(f) for f in response.get("failures") or []]
 
     # -- tags --------------------------------------------------------------------------------------
 
@@ -340,18 +384,31 @@ class EcrRegistry:
         self._repos.mark_known(repo)
         return sorted(tags)
 
-    def tag_delete(self, repo: str, tag: str) -> None:
+    def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
         """Remove one tag with batch_delete_image.
 
         ECR has no untag-without-delete: when `tag` is the image's last tag, ECR deletes the image
-        itself. boda accepts that rather than working around it (putting the manifest again by
-        digest does not keep an image whose last tag goes, and an extra placeholder tag would
-        defeat untagged-image lifecycle rules). Callers that must keep the image move or add
-        another tag first; the lifecycle services keep the commit tag on every build.
+        itself. boda does not work around it (putting the manifest again by digest does not keep
+        an image whose last tag goes, and a placeholder tag would defeat untagged-image lifecycle
+        rules): with `keep_image` it refuses to remove a last tag (Refused, nothing changed), and
+        without, the image goes and the result says so. The image's tags are read first with
+        describe_images (no pull is recorded), and whether the image went is read back after.
         """
-        failures = self._batch_delete(repo, [{"imageTag": validate_tag(tag)}])[1]
+        detail = self._detail(repo, validate_tag(tag))
+        if detail is None:
+            raise RegistryNotFound(
+                f"{self.name}/{repo}: no tag {tag!r}", method="DescribeImages", url=self.name, status=404
+            )
+        digest = Digest.parse(detail["imageDigest"])
+        if keep_image and set(detail.get("imageTags") or ()) <= {tag}:
+            raise Refused(
+                f"{self.name}/{repo}:{tag} is the last tag of {digest}: ECR deletes an image with its"
+                " last tag, so removing it would delete the image; nothing was changed"
+            )
+        failures = self._batch_delete(repo, [{"imageTag": tag}])[1]
         if failures:
             raise self._errors.delete_error(repo, failures, 1)
+        return TagDeleted(tag, digest, image_deleted=self._detail(repo, str(digest)) is None)
 
     # -- blobs, through the registry API (see blobs.py) ------------------------------------------
 
