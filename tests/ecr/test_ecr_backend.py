@@ -307,3 +307,34 @@ def test_service_specific_endpoint_override_wins(ecr_env: str, monkeypatch: pyte
         assert ecr.manifest_head("app", "v1") is None  # answered by moto: no repository
     finally:
         ecr.close()
+
+
+def test_untag_refuses_the_last_tag_on_ecr_unless_told_to_delete(
+    ecr_env: str, ecr_client: Any, boda: Any
+) -> None:
+    ecr_client.create_repository(repositoryName="shop/api")
+    only = seed_image(ecr_client, "shop/api", make_manifest("only"), "v1")
+    shared = seed_image(ecr_client, "shop/api", make_manifest("shared"), "a")
+    seed_image(ecr_client, "shop/api", shared, "b")
+
+    refused = boda("untag", f"{HOST}/shop/api:v1")
+    assert refused.code == 3 and refused.out == ""
+    assert len(refused.err.strip().splitlines()) == 1 and "would delete the image" in refused.err
+    assert "--delete-image" in refused.err and str(only.digest) in refused.err
+    listed = ecr_client.describe_images(repositoryName="shop/api")["imageDetails"]
+    assert {d["imageDigest"] for d in listed} == {str(only.digest), str(shared.digest)}  # nothing changed
+
+    kept = boda("untag", f"{HOST}/shop/api:a", "--json")
+    assert kept.code == 0, kept.err
+    assert kept.json == {
+        "reference": f"{HOST}/shop/api:a",
+        "tag": "a",
+        "digest": str(shared.digest),
+        "image_deleted": False,
+    }
+
+    deleted = boda("untag", f"{HOST}/shop/api:v1", "--delete-image")
+    assert deleted.code == 0, deleted.err
+    assert deleted.out.strip() == f"untagged {HOST}/shop/api:v1 ({only.digest}), and the image with it"
+    listed = ecr_client.describe_images(repositoryName="shop/api")["imageDetails"]
+    assert [(d["imageDigest"], d["imageTags"]) for d in listed] == [(str(shared.digest), ["b"])]
