@@ -798,3 +798,49 @@ def test_a_read_only_layout_is_one_line(
     with pytest.raises(Unavailable, match="Read-only file system") as caught:
         reg.manifest_put("app", "v2", make_image("ro-2").manifest)
     assert caught.value.exit_code == 6 and isinstance(caught.value.__cause__, OSError)
+
+
+def test_gc_plan_survives_a_hostile_signature_in_the_layout(
+    tmp_path: Path, boda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert boda("init").code == 0
+    root = tmp_path / ".boda" / "registry"
+    image = make_image("gc-hostile")
+    push(LayoutRegistry(root), "shop/web", image)
+    assert boda("build", "shop/web", "--commit", "a" * 40, "--digest", str(image.digest)).code == 0
+    hostile = _nested_signature(image.manifest)
+    (root / "shop" / "web" / "blobs" / "sha256" / hostile.digest.hex).write_bytes(hostile.raw)
+    index = json.loads((root / "shop" / "web" / "index.json").read_text())
+    index["manifests"].append(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": str(hostile.digest),
+            "size": hostile.size,
+            "annotations": {ANNOTATION_REF_NAME: image.digest.tag_form + ".sig"},
+        }
+    )
+    (root / "shop" / "web" / "index.json").write_text(json.dumps(index))
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "any",
+                            "countType": "imageCountMoreThan",
+                            "countNumber": 1,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        )
+    )
+    run = boda("gc", "plan", "shop/web", "--policy", str(policy), "--json")
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err and "RecursionError" not in run.err + run.out
+    planned = {entry["digest"]: entry["action"] for entry in run.json["images"]}
+    assert planned == {str(image.digest): "keep", str(hostile.digest): "keep"}

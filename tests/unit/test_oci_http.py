@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import threading
 import time
@@ -400,8 +401,13 @@ def test_chunked_upload_refuses_a_stream_of_the_wrong_size(
 
 
 def test_blob_get_follows_redirect_without_forwarding_authorization(
-    reg: OciRegistry, router: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    reg: OciRegistry,
+    router: respx.MockRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     config = tmp_path / "docker-creds"
     config.mkdir()
     (config / "config.json").write_text(
@@ -422,6 +428,8 @@ def test_blob_get_follows_redirect_without_forwarding_authorization(
         assert b"".join(chunks) == data
     assert "Authorization" not in cdn.calls.last.request.headers
     assert reg.stats.bytes_received == len(data)
+    assert "cdn.test/blob?sig=***" in caplog.text and "secret" not in caplog.text  # httpx logs URLs
+    assert base64.b64encode(b"u:p").decode() not in caplog.text
 
 
 # -- referrers -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ cannot deadlock.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,19 @@ from boda.registry._retry import BODY_LIMIT, READ_BODY, BodyTooLarge, RetryPolic
 from boda.registry.base import RegistryStats
 
 USER_AGENT = "boda/0.1"
+
+
+class _RedactedUrls(logging.Filter):
+    """httpx logs each request's URL at INFO; an upload session's state or a signed redirect
+    carries a secret there, so its URLs are shown the way boda's messages show them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(shown_url(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactedUrls())
 
 Content = bytes | Iterable[bytes] | None
 
