@@ -480,7 +480,8 @@ def test_image_list_maps_every_ecr_field_and_serves_referrers(
     records = {r.digest: r for r in ecr.image_list("app")}
     one = records[image.digest]
     assert one.tags == ("daf46a8f", "prd")
-    assert (one.last_pulled_at, one.status, one.last_archived_at, one.size) == (
+    assert one.size is None  # imageSizeInBytes is the image's size, not the manifest's
+    assert (one.last_pulled_at, one.status, one.last_archived_at, one.image_size) == (
         pulled,
         "ARCHIVED",
         archived,

@@ -57,6 +57,7 @@ class ImageRecord:
     tags: tuple[str, ...]
     media_type: str
     pushed_at: datetime | None = None
+    #: The manifest's length in bytes, when the backend knows it (not on ECR).
     size: int | None = None
     subject: Digest | None = None
     artifact_type: str | None = None
@@ -65,6 +66,8 @@ class ImageRecord:
     last_archived_at: datetime | None = None
     #: Why the manifest could not be read (its subject and artifact type are then unknown).
     unreadable: str | None = None
+    #: The image's compressed size (manifest and layers) as ECR's imageSizeInBytes reports it.
+    image_size: int | None = None
 
 
 @dataclass(frozen=True)

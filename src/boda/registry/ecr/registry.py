@@ -83,7 +83,7 @@ def _record(detail: ImageDetailTypeDef) -> ImageRecord:
         tags=tuple(sorted(detail.get("imageTags") or ())),
         media_type=detail.get("imageManifestMediaType", ""),
         pushed_at=detail.get("imagePushedAt"),
-        size=detail.get("imageSizeInBytes"),
+        image_size=detail.get("imageSizeInBytes"),
         subject=Digest.parse(subject) if subject and is_digest(subject) else None,
         artifact_type=detail.get("artifactMediaType"),
         last_pulled_at=detail.get("lastRecordedPullTime"),
@@ -472,8 +472,12 @@ class EcrRegistry:
         found: dict[Digest, Descriptor] = {}
         for record in records:
             if record.subject == digest:
+                # describe_images knows no manifest size: the image size stands in (see __init__)
                 found[record.digest] = Descriptor(
-                    record.media_type, record.digest, record.size or 0, artifact_type=record.artifact_type
+                    record.media_type,
+                    record.digest,
+                    record.image_size or 0,
+                    artifact_type=record.artifact_type,
                 )
         if any(digest.tag_form in r.tags for r in records):
             index = self.manifest_get(repo, digest.tag_form)
