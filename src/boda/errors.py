@@ -11,6 +11,7 @@
     │   └── DigestMismatch                 a digest that is not the one expected
     └── Unavailable                exit 6  registry or ledger unreachable or failing
         ├── RegistryError                  an HTTP/API failure with method, redacted URL, status, codes
+        │   └── UnusableManifest           what a registry serves as a manifest is none (bad JSON, size)
         └── LedgerError                    the ledger database failed
 
 Messages are one line; `diagnostics()` appends the hint, still on that line. The error that
@@ -142,6 +143,11 @@ class RegistryError(Unavailable):
     def code_names(self) -> tuple[str, ...]:
         """Just the error code names, e.g. `("MANIFEST_UNKNOWN",)`."""
         return tuple(c.code for c in self.codes)
+
+
+class UnusableManifest(RegistryError):
+    """A registry served bytes for a manifest that are no usable manifest (not a JSON object, over
+    the size limit, nested too deep, an unknown media type)."""
 
 
 class RegistryNotFound(RegistryError, NotFound):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -216,20 +217,30 @@ class LedgerLocation:
         return self.display
 
 
-def redact_url(url: str) -> str:
-    """`url` with a password (userinfo, or a `password=` query parameter) replaced by `***`."""
+def redact_url(url: str, *, keep_query: Collection[str] | None = None) -> str:
+    """`url` without its secrets: a userinfo password becomes `***`, and so does the value of a
+    `password=` query parameter.
+
+    With `keep_query` (URLs a registry hands out: upload sessions, signed redirects), the value of
+    every query parameter not named there becomes `***`. A query with nothing to hide is kept as
+    written.
+    """
     try:
         parts = urlsplit(url)
         redacted = url
         if parts.password is not None:
             userinfo, _, host = parts.netloc.rpartition("@")
             redacted = redacted.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+
+        def hidden(key: str) -> bool:
+            return key not in keep_query if keep_query is not None else key.lower() == "password"
+
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(key.lower() == "password" for key, _ in pairs):
+        if any(hidden(key) for key, _ in pairs):
             base, _, rest = redacted.partition("?")
             _query, hash_, fragment = rest.partition("#")
-            hidden = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
-            redacted = f"{base}?{urlencode(hidden, safe='*')}{hash_}{fragment}"
+            shown = [(key, "***" if hidden(key) else value) for key, value in pairs]
+            redacted = f"{base}?{urlencode(shown, safe='*:/,')}{hash_}{fragment}"
         return redacted
     except ValueError:
         return "<unparsable URL>"

@@ -29,6 +29,13 @@ MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
 # content or silently resolve a manifest list to its linux/amd64 child.
 ACCEPT_MANIFESTS = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 
+#: The largest manifest boda reads: 4 MiB, the limit of the distribution registry (and of
+#: containers/image, containerd and ECR), so no registry can hold a bigger one boda would need.
+MAX_MANIFEST_SIZE = 4 << 20
+#: Nesting a manifest may have; real ones have 5 levels (index, manifests, descriptor, platform,
+#: os.features), and deeper documents exhaust the recursion of every JSON consumer.
+MAX_MANIFEST_DEPTH = 64
+
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -170,7 +177,7 @@ class Reference:
             try:
                 digest = Digest.parse(digest_text)
             except ReferenceError_ as exc:
-                raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from None
+                raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from exc
         tag = None
         last_slash = name.rfind("/")
         colon = name.rfind(":")
@@ -179,7 +186,7 @@ class Reference:
             try:
                 validate_tag(tag)
             except ReferenceError_ as exc:
-                raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from None
+                raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from exc
         if default_registry is not None:
             registry, repository = default_registry, name
         else:
@@ -197,7 +204,7 @@ class Reference:
         try:
             validate_repository(repository)
         except ReferenceError_ as exc:
-            raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from None
+            raise ReferenceError_(f"invalid reference {original!r}: {exc.message}") from exc
         if default_registry is None and len(f"{registry}/{repository}") > NAME_MAX:
             raise ReferenceError_(f"invalid reference {original!r}: name longer than {NAME_MAX}")
         return cls(registry, repository, tag, digest)
@@ -267,8 +274,8 @@ class Descriptor:
                 artifact_type=data.get("artifactType"),
                 platform=data.get("platform"),
             )
-        except (KeyError, TypeError, AttributeError):
-            raise ReferenceError_(f"malformed descriptor in manifest: {dict(data)!r:.200}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ReferenceError_(f"malformed descriptor in manifest: {data!r:.200}") from exc
 
     def to_json(self) -> dict[str, Any]:
         """The descriptor as a JSON object."""
@@ -296,8 +303,15 @@ class Manifest:
     ) -> Manifest:
         """Wrap `raw`; the media type comes from the JSON `mediaType` field when absent.
 
-        With `expected`, bytes that do not hash to it raise DigestMismatch.
+        With `expected`, bytes that do not hash to it raise DigestMismatch. Bytes that are no
+        manifest (not a JSON object, larger than MAX_MANIFEST_SIZE, nested deeper than
+        MAX_MANIFEST_DEPTH, an unsupported media type) raise ReferenceError_; the registry
+        backends report that as a registry failure.
         """
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise ReferenceError_(
+                f"a manifest of {len(raw)} bytes is larger than the {MAX_MANIFEST_SIZE >> 20} MiB limit"
+            )
         algorithm = expected.algorithm if expected is not None else "sha256"
         digest = Digest.of(raw, algorithm)
         if expected is not None and digest != expected:
@@ -326,10 +340,18 @@ class Manifest:
         """The parsed JSON document (read-only use)."""
         try:
             data = json.loads(self.raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ReferenceError_(f"manifest {self.digest} is not valid JSON") from None
+        except RecursionError as exc:
+            raise ReferenceError_(
+                f"manifest {self.digest} is nested more than {MAX_MANIFEST_DEPTH} levels deep"
+            ) from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ReferenceError_(f"manifest {self.digest} is not valid JSON") from exc
         if not isinstance(data, dict):
             raise ReferenceError_(f"manifest {self.digest} is not a JSON object")
+        if _depth_exceeds(data, MAX_MANIFEST_DEPTH):
+            raise ReferenceError_(
+                f"manifest {self.digest} is nested more than {MAX_MANIFEST_DEPTH} levels deep"
+            )
         return data
 
     @property
@@ -401,12 +423,6 @@ class Manifest:
         return dict(ann) if isinstance(ann, dict) else {}
 
 
-def verify_manifest_digest(manifest: Manifest, expected: Digest) -> None:
-    """Raise DigestMismatch unless `manifest` hashes to `expected`."""
-    if manifest.digest != expected:
-        raise DigestMismatch(f"manifest digest {manifest.digest} differs from expected {expected}")
-
-
 #: The outcomes evidence can record.
 EVIDENCE_RESULTS = ("pass", "fail")
 _EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -419,3 +435,15 @@ def validate_evidence_kind(kind: str) -> str:
             f"invalid evidence kind {kind!r}: letters, digits, '_', '.' and '-', at most 64"
         )
     return kind
+
+
+def _depth_exceeds(data: object, limit: int) -> bool:
+    """True when `data` nests lists and objects more than `limit` levels deep (no recursion)."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

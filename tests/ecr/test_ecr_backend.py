@@ -21,10 +21,18 @@ from boda.errors import (
     DigestMismatch,
     NotFound,
     PolicyError,
-    RegistryError,
+    Refused,
 )
 from boda.locations import RegistryLocation
 from boda.registry import open_registry
+from boda.registry.base import (
+    BatchDelete,
+    BlobCollector,
+    ImageLister,
+    LifecyclePolicyStore,
+    Registry,
+    TagDeleted,
+)
 from boda.registry.copy import copy_image
 from boda.registry.ecr import EcrRegistry
 from boda.services.context import Context, repository_settings
@@ -85,7 +93,7 @@ def test_image_list_fields(ecr: EcrRegistry, ecr_client: Any) -> None:
     assert one.tags == ("daf46a8f", "dev")
     assert one.media_type == OCI_MANIFEST
     assert one.pushed_at is not None and one.pushed_at.tzinfo is not None
-    assert isinstance(one.size, int)
+    assert one.size is None and isinstance(one.image_size, int)
     assert one.status == "ACTIVE"
     assert records[second.digest].tags == ("0123abcd",)
     assert ecr.stats.requests >= 1
@@ -109,6 +117,7 @@ def test_manifest_round_trip_keeps_exact_bytes(ecr: EcrRegistry, ecr_client: Any
     assert by_tag.raw == manifest.raw and by_digest.raw == manifest.raw
     assert by_tag.digest == manifest.digest
     assert head is not None and head.digest == manifest.digest and head.media_type == OCI_MANIFEST
+    assert head.size is None  # describe_images knows no manifest size, and reading records a pull
     assert ecr.manifest_head("app", "missing") is None
     assert ecr.manifest_head("nope", "v1") is None
     with pytest.raises(NotFound):
@@ -169,7 +178,7 @@ def test_tag_delete_and_manifest_delete(ecr: EcrRegistry, ecr_client: Any) -> No
     image = seed_image(ecr_client, "app", make_manifest("x"), "keep")
     ecr.manifest_put("app", "drop", image)
 
-    ecr.tag_delete("app", "drop")
+    assert ecr.tag_delete("app", "drop") == TagDeleted("drop", image.digest, image_deleted=False)
     assert ecr.tag_list("app") == ["keep"]
     with pytest.raises(NotFound):
         ecr.tag_delete("app", "drop")
@@ -180,7 +189,29 @@ def test_tag_delete_and_manifest_delete(ecr: EcrRegistry, ecr_client: Any) -> No
         ecr.manifest_delete("app", image.digest)
 
 
-def test_bulk_delete_in_chunks_surfaces_failures(ecr: EcrRegistry, ecr_client: Any) -> None:
+def test_removing_the_last_tag_is_refused_unless_the_image_may_go(ecr: EcrRegistry, ecr_client: Any) -> None:
+    ecr_client.create_repository(repositoryName="app")
+    image = seed_image(ecr_client, "app", make_manifest("last"), "only")
+
+    with pytest.raises(Refused, match="would delete the image") as caught:
+        ecr.tag_delete("app", "only")
+    assert caught.value.exit_code == 3 and str(image.digest) in caught.value.message
+    assert ecr.tag_list("app") == ["only"]  # nothing changed
+
+    assert ecr.tag_delete("app", "only", keep_image=False) == TagDeleted(
+        "only", image.digest, image_deleted=True
+    )
+    assert ecr.image_list("app") == []
+
+
+def test_capabilities(ecr: EcrRegistry) -> None:
+    assert isinstance(ecr, Registry) and isinstance(ecr, ImageLister)
+    assert ecr.lists_every_manifest and ecr.has_push_times
+    assert isinstance(ecr, LifecyclePolicyStore) and isinstance(ecr, BatchDelete)
+    assert ecr.delete_batch_size == 100 and not isinstance(ecr, BlobCollector)
+
+
+def test_batch_delete_reports_every_outcome(ecr: EcrRegistry, ecr_client: Any) -> None:
     ecr_client.create_repository(repositoryName="bulk")
     digests = [seed_image(ecr_client, "bulk", make_manifest(f"m{i}"), f"t{i}").digest for i in range(205)]
     absent = [Digest.of(f"absent {i}".encode()) for i in range(2)]
@@ -189,15 +220,22 @@ def test_bulk_delete_in_chunks_surfaces_failures(ecr: EcrRegistry, ecr_client: A
         "before-parameter-build.ecr.BatchDeleteImage",
         lambda params, **_: calls.append(len(params["imageIds"])),
     )
+    wanted = digests + absent
+    size = ecr.delete_batch_size
+    outcomes = [
+        o
+        for start in range(0, len(wanted), size)
+        for o in ecr.manifest_delete_batch("bulk", wanted[start : start + size])
+    ]
 
-    with pytest.raises(RegistryError) as caught:
-        ecr.manifest_delete_many("bulk", digests + absent)
-
-    assert calls == [100, 100, 7]  # moto has no 100-id limit (gap 6); the backend chunks anyway
-    assert ecr.image_list("bulk") == []  # every existing image went, despite the failures
-    message = caught.value.message
-    assert "2 of 207 not deleted" in message and str(absent[0]) in message and "ImageNotFound" in message
-    assert caught.value.code_names == ("ImageNotFound", "ImageNotFound")
+    assert calls == [100, 100, 7]
+    assert [o.digest for o in outcomes] == wanted
+    assert {o.status for o in outcomes[:205]} == {"deleted"}
+    assert [(o.status, o.code) for o in outcomes[205:]] == [("not_found", "ImageNotFound")] * 2
+    assert ecr.image_list("bulk") == []
+    with pytest.raises(ValueError, match="at most 100"):
+        ecr.manifest_delete_batch("bulk", [Digest.of(str(i).encode()) for i in range(101)])
+    assert ecr.manifest_delete_batch("bulk", []) == []
 
 
 def test_repository_created_on_first_put_with_settings(ecr_env: str, ecr_client: Any, tmp_path: Path) -> None:
@@ -269,3 +307,34 @@ def test_service_specific_endpoint_override_wins(ecr_env: str, monkeypatch: pyte
         assert ecr.manifest_head("app", "v1") is None  # answered by moto: no repository
     finally:
         ecr.close()
+
+
+def test_untag_refuses_the_last_tag_on_ecr_unless_told_to_delete(
+    ecr_env: str, ecr_client: Any, boda: Any
+) -> None:
+    ecr_client.create_repository(repositoryName="shop/api")
+    only = seed_image(ecr_client, "shop/api", make_manifest("only"), "v1")
+    shared = seed_image(ecr_client, "shop/api", make_manifest("shared"), "a")
+    seed_image(ecr_client, "shop/api", shared, "b")
+
+    refused = boda("untag", f"{HOST}/shop/api:v1")
+    assert refused.code == 3 and refused.out == ""
+    assert len(refused.err.strip().splitlines()) == 1 and "would delete the image" in refused.err
+    assert "--delete-image" in refused.err and str(only.digest) in refused.err
+    listed = ecr_client.describe_images(repositoryName="shop/api")["imageDetails"]
+    assert {d["imageDigest"] for d in listed} == {str(only.digest), str(shared.digest)}  # nothing changed
+
+    kept = boda("untag", f"{HOST}/shop/api:a", "--json")
+    assert kept.code == 0, kept.err
+    assert kept.json == {
+        "reference": f"{HOST}/shop/api:a",
+        "tag": "a",
+        "digest": str(shared.digest),
+        "image_deleted": False,
+    }
+
+    deleted = boda("untag", f"{HOST}/shop/api:v1", "--delete-image")
+    assert deleted.code == 0, deleted.err
+    assert deleted.out.strip() == f"untagged {HOST}/shop/api:v1 ({only.digest}), and the image with it"
+    listed = ecr_client.describe_images(repositoryName="shop/api")["imageDetails"]
+    assert [(d["imageDigest"], d["imageTags"]) for d in listed] == [(str(shared.digest), ["b"])]

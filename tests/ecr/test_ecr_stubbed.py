@@ -22,7 +22,14 @@ import respx
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from boda.errors import EXIT_CONFLICT, EXIT_UNAVAILABLE, Conflict, RegistryDenied, RegistryError
+from boda.errors import (
+    EXIT_CONFLICT,
+    EXIT_UNAVAILABLE,
+    Conflict,
+    RegistryDenied,
+    RegistryError,
+    UnusableManifest,
+)
 from boda.registry.copy import copy_image
 from boda.registry.ecr import ACCEPTED_MEDIA_TYPES, PUT_IMAGE_RATE, EcrRegistry, TokenBucket
 from boda.types import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Digest, Manifest
@@ -309,51 +316,62 @@ def test_authorization_token_is_renewed_before_it_expires(stubbed: tuple[EcrRegi
     assert route.call_count == 3  # 401 challenge, then two authorised requests
 
 
-def test_batch_delete_failures_are_surfaced(stubbed: tuple[EcrRegistry, Stubber]) -> None:
+def test_batch_delete_reports_each_failure_with_its_code(stubbed: tuple[EcrRegistry, Stubber]) -> None:
     ecr, stubber = stubbed
-    digests = [Digest.of(f"image {i}".encode()) for i in range(150)]
-    referenced = digests[120]
-    stubber.add_response(
-        "batch_delete_image",
-        {"imageIds": [{"imageDigest": str(d)} for d in digests[:100]], "failures": []},
-        {
-            "registryId": ACCOUNT,
-            "repositoryName": "app",
-            "imageIds": [{"imageDigest": str(d)} for d in digests[:100]],
-        },
-    )
+    digests = [Digest.of(f"image {i}".encode()) for i in range(100)]
+    referenced, missing = digests[20], digests[21]
     stubber.add_response(
         "batch_delete_image",
         {
-            "imageIds": [{"imageDigest": str(d)} for d in digests[100:] if d != referenced],
+            "imageIds": [{"imageDigest": str(d)} for d in digests if d not in (referenced, missing)],
             "failures": [
                 {
                     "imageId": {"imageDigest": str(referenced)},
                     "failureCode": "ImageReferencedByManifestList",
                     "failureReason": "Requested image referenced by manifest list: [sha256:abc]",
-                }
+                },
+                {
+                    "imageId": {"imageDigest": str(missing)},
+                    "failureCode": "ImageNotFound",
+                    "failureReason": "Requested image not found",
+                },
             ],
         },
         {
             "registryId": ACCOUNT,
             "repositoryName": "app",
-            "imageIds": [{"imageDigest": str(d)} for d in digests[100:]],
+            "imageIds": [{"imageDigest": str(d)} for d in digests],
         },
     )
 
-    with pytest.raises(RegistryError) as caught:
-        ecr.manifest_delete_many("app", digests)
+    outcomes = ecr.manifest_delete_batch("app", digests + digests[:3])  # repeats are sent once
 
-    error = caught.value
-    assert error.exit_code == EXIT_UNAVAILABLE
-    assert str(referenced) in error.message and "ImageReferencedByManifestList" in error.message
-    assert "1 of 150 not deleted" in error.message
-    assert error.code_names == ("ImageReferencedByManifestList",)
-    assert error.hint is not None and "index" in error.hint
+    assert [o.digest for o in outcomes] == digests
+    by_digest = {o.digest: o for o in outcomes}
+    assert (by_digest[referenced].status, by_digest[referenced].code) == (
+        "failed",
+        "ImageReferencedByManifestList",
+    )
+    assert "manifest list" in by_digest[referenced].reason
+    assert by_digest[missing].status == "not_found"
+    assert sum(o.status == "deleted" for o in outcomes) == 98
+
+
+def test_a_failing_batch_delete_call_raises(stubbed: tuple[EcrRegistry, Stubber]) -> None:
+    ecr, stubber = stubbed
+    stubber.add_client_error("batch_delete_image", "AccessDeniedException", "not allowed", 400)
+    with pytest.raises(RegistryDenied, match="BatchDeleteImage"):
+        ecr.manifest_delete_batch("app", [Digest.of(b"x")])
 
 
 def test_tag_delete_failure_is_surfaced(stubbed: tuple[EcrRegistry, Stubber]) -> None:
     ecr, stubber = stubbed
+    manifest = make_manifest("tagged")
+    stubber.add_response(
+        "describe_images",
+        {"imageDetails": [_detail("app", manifest, ["prd", "daf46a8f"])]},
+        {"registryId": ACCOUNT, "repositoryName": "app", "imageIds": [{"imageTag": "prd"}]},
+    )
     stubber.add_response(
         "batch_delete_image",
         {
@@ -365,6 +383,29 @@ def test_tag_delete_failure_is_surfaced(stubbed: tuple[EcrRegistry, Stubber]) ->
     )
     with pytest.raises(RegistryError, match="prd InvalidImageTag"):
         ecr.tag_delete("app", "prd")
+
+
+def test_manifest_delete_failure_names_the_code_and_hints(stubbed: tuple[EcrRegistry, Stubber]) -> None:
+    ecr, stubber = stubbed
+    digest = Digest.of(b"child")
+    stubber.add_response(
+        "batch_delete_image",
+        {
+            "failures": [
+                {
+                    "imageId": {"imageDigest": str(digest)},
+                    "failureCode": "ImageReferencedByManifestList",
+                    "failureReason": "referenced",
+                }
+            ]
+        },
+    )
+    with pytest.raises(RegistryError) as caught:
+        ecr.manifest_delete("app", digest)
+    assert caught.value.exit_code == EXIT_UNAVAILABLE and caught.value.code_names == (
+        "ImageReferencedByManifestList",
+    )
+    assert "1 of 1 not deleted" in caught.value.message and caught.value.hint is not None
 
 
 def test_put_image_calls_are_spaced_by_the_rate_limiter(
@@ -439,7 +480,8 @@ def test_image_list_maps_every_ecr_field_and_serves_referrers(
     records = {r.digest: r for r in ecr.image_list("app")}
     one = records[image.digest]
     assert one.tags == ("daf46a8f", "prd")
-    assert (one.last_pulled_at, one.status, one.last_archived_at, one.size) == (
+    assert one.size is None  # imageSizeInBytes is the image's size, not the manifest's
+    assert (one.last_pulled_at, one.status, one.last_archived_at, one.image_size) == (
         pulled,
         "ARCHIVED",
         archived,
@@ -471,6 +513,7 @@ def test_head_uses_describe_images_so_no_pull_is_recorded(stubbed: tuple[EcrRegi
     stubber.add_client_error("describe_images", "ImageNotFoundException", "no such image", 400)
     head = ecr.manifest_head("app", "prd")
     assert head is not None and head.digest == manifest.digest and head.media_type == OCI_MANIFEST
+    assert head.size is None  # not imageSizeInBytes (1234 here): that is the image, not the manifest
     assert ecr.manifest_head("app", "gone") is None
 
 
@@ -591,3 +634,27 @@ def test_real_ecr_immutable_tag_error_is_a_conflict(stubbed: tuple[EcrRegistry, 
         ecr.manifest_put("app", "prd", manifest)
     assert caught.value.exit_code == EXIT_CONFLICT
     assert "immutable" in caught.value.message and "exclusion" in caught.value.diagnostics()
+
+
+def test_a_manifest_ecr_serves_that_is_no_manifest_is_a_registry_failure(
+    stubbed: tuple[EcrRegistry, Stubber],
+) -> None:
+    ecr, stubber = stubbed
+    stubber.add_response(
+        "batch_get_image",
+        {
+            "images": [
+                {
+                    "registryId": ACCOUNT,
+                    "repositoryName": "app",
+                    "imageId": {"imageTag": "v1"},
+                    "imageManifest": '{"schemaVersion":2,"x":' + "[" * 5000 + "]" * 5000 + "}",
+                    "imageManifestMediaType": OCI_MANIFEST,
+                }
+            ],
+            "failures": [],
+        },
+    )
+    with pytest.raises(UnusableManifest, match="nested more than 64 levels") as caught:
+        ecr.manifest_get("app", "v1")
+    assert caught.value.exit_code == EXIT_UNAVAILABLE and "\n" not in caught.value.message

@@ -95,7 +95,7 @@ def test_tags_and_untag_keep_other_tags(registry: RegistryProcess, boda: Any) ->
     listed = boda("tags", f"{registry.host}/{repo}", "--json")
     assert listed.json == {"repository": f"{registry.host}/{repo}", "tags": ["a", "b", "c"]}
     run = boda("untag", f"{registry.host}/{repo}:b", "--json")  # registry 2.8 refuses tag DELETE
-    assert run.code == 0 and run.json["digest"] == digest
+    assert run.code == 0 and run.json["digest"] == digest and run.json["image_deleted"] is False
     assert boda("tags", f"{registry.host}/{repo}").out.split() == ["a", "c"]
     assert boda("digest", f"{registry.host}/{repo}:a").out.strip() == digest
     assert boda("digest", f"{registry.host}/{repo}@{digest}", "--json").json["digest"] == digest

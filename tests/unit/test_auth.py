@@ -14,16 +14,10 @@ import httpx
 import pytest
 import respx
 
-from boda.errors import ConfigError, RegistryDenied
+from boda.errors import ConfigError, RegistryDenied, RegistryError
 from boda.registry import _auth
-from boda.registry._auth import (
-    Credentials,
-    docker_config_path,
-    load_credentials,
-    merge_scopes,
-    parse_challenges,
-    select_challenge,
-)
+from boda.registry._auth import RegistryAuth, merge_scopes, parse_challenges, select_challenge
+from boda.registry._credentials import Credentials, docker_config_path, load_credentials
 from boda.registry.oci import OciRegistry
 from boda.types import OCI_MANIFEST, Digest
 
@@ -392,3 +386,87 @@ def test_credentials_provider_replaces_docker_config(isolated_docker_config: Pat
         reg.manifest_get("a", "v1")
     assert route.calls.last.request.headers["Authorization"] == basic("AWS", "token-2")
     assert route.call_count == 3
+
+
+def test_token_endpoint_hiccups_are_retried_like_any_request() -> None:
+    with respx.mock() as router:
+        token = router.get(REALM).mock(
+            side_effect=[httpx.Response(503), httpx.Response(200, json={"token": "tok"})]
+        )
+        router.get(f"{BASE}/v2/a/manifests/v1").mock(side_effect=protected("tok", "repository:a:pull"))
+        reg = OciRegistry(HOST, backoff=0.001)
+        assert reg.manifest_get("a", "v1").digest == DIGEST
+    assert token.call_count == 2
+    assert reg.stats.requests == 4  # anonymous try, two token requests, the authorised request
+
+
+def test_token_endpoint_failure_is_unavailable_not_denied() -> None:
+    with respx.mock() as router:
+        router.get(REALM).mock(return_value=httpx.Response(404))
+        router.get(f"{BASE}/v2/a/manifests/v1").mock(side_effect=protected("x", "repository:a:pull"))
+        with pytest.raises(RegistryError) as caught:
+            OciRegistry(HOST).manifest_get("a", "v1")
+    assert not isinstance(caught.value, RegistryDenied) and caught.value.exit_code == 6
+    assert caught.value.message.startswith("token request for registry.test failed: GET https://auth.test/")
+
+
+def test_the_auth_flow_composes_with_any_transport(isolated_docker_config: Path) -> None:
+    write_config(isolated_docker_config, {"auths": {HOST: {"auth": base64.b64encode(b"u:p").decode()}}})
+    auth = RegistryAuth(BASE)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return basic_protected("u", "p")(request)
+
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as client:
+        assert client.get(f"{BASE}/v2/a/manifests/v1").status_code == 200
+        assert client.get(f"{BASE}/v2/a/manifests/v1").status_code == 200
+    assert auth.challenge is not None and auth.challenge.scheme == "basic"
+
+
+# -- credentials stay with their origin ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["http://elsewhere.test", f"https://{HOST}:8443", f"http://{HOST}"])
+def test_a_cross_origin_tag_page_gets_no_basic_credentials(isolated_docker_config: Path, other: str) -> None:
+    write_config(isolated_docker_config, {"auths": {HOST: {"auth": base64.b64encode(b"u:pw").decode()}}})
+
+    def first_page(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Authorization") != basic("u", "pw"):
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        link = f'<{other}/v2/a/tags/list?n=1&last=a>; rel="next"'
+        return httpx.Response(200, json={"tags": ["a"]}, headers={"Link": link})
+
+    with respx.mock() as router:
+        # registered first: respx matches a URL without a port on any port
+        foreign = router.get(f"{other}/v2/a/tags/list", params={"last": "a"}).mock(
+            return_value=httpx.Response(200, json={"tags": ["b"]})
+        )
+        router.get(f"{BASE}/v2/a/tags/list").mock(side_effect=first_page)
+        assert OciRegistry(HOST).tag_list("a") == ["a", "b"]
+    assert foreign.call_count == 1 and "Authorization" not in foreign.calls.last.request.headers
+
+
+def test_a_cross_origin_upload_location_gets_no_bearer_token_and_no_answer() -> None:
+    data = b"layer"
+    digest = Digest.of(data)
+    with respx.mock() as router:
+        token = router.get(REALM).mock(return_value=httpx.Response(200, json={"token": "tok"}))
+
+        def start(request: httpx.Request) -> httpx.Response:
+            if request.headers.get("Authorization") != "Bearer tok":
+                return httpx.Response(401, headers=bearer("repository:a:pull,push"))
+            return httpx.Response(202, headers={"Location": "https://uploads.test/session/1?sig=abc"})
+
+        router.post(f"{BASE}/v2/a/blobs/uploads/").mock(side_effect=start)
+        upload = router.put(url__startswith="https://uploads.test/session/1").mock(
+            return_value=httpx.Response(401, headers=bearer("repository:a:push"))
+        )
+        cancel = router.delete(url__startswith="https://uploads.test/session/1").mock(
+            return_value=httpx.Response(204)
+        )
+        with pytest.raises(RegistryDenied) as caught:
+            OciRegistry(HOST).blob_put("a", digest, len(data), [data])
+    assert upload.call_count == 1 and "Authorization" not in upload.calls.last.request.headers
+    assert "Authorization" not in cancel.calls.last.request.headers
+    assert token.call_count == 1  # the foreign 401 was not answered with a token exchange
+    assert "sig=***" in caught.value.message and "abc" not in caught.value.message

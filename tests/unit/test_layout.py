@@ -15,9 +15,16 @@ from typing import Any
 
 import pytest
 
-from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable
+from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable, UnusableManifest
 from boda.registry import open_registry
-from boda.registry.base import Registry
+from boda.registry.base import (
+    BatchDelete,
+    BlobCollector,
+    ImageLister,
+    LifecyclePolicyStore,
+    Registry,
+    TagDeleted,
+)
 from boda.registry.layout import CHUNK_SIZE, LayoutRegistry
 from boda.services.imagegen import (
     SyntheticImage,
@@ -69,6 +76,9 @@ def test_implements_the_protocol_and_is_opened_by_url(root: Path, tmp_path: Path
     assert isinstance(reg, Registry)
     typed: Registry = LayoutRegistry(root)  # mypy checks the signatures against the protocol
     assert typed.name == reg.name
+    assert isinstance(reg, ImageLister) and reg.lists_every_manifest and reg.has_push_times
+    assert isinstance(reg, BlobCollector)
+    assert not isinstance(reg, BatchDelete | LifecyclePolicyStore)
     assert reg.name == "oci-layout:" + str(root.resolve())
     rel = open_registry("oci-layout:reg", base_dir=tmp_path)
     assert rel.name == "oci-layout:" + str((tmp_path / "reg").resolve())
@@ -304,10 +314,10 @@ def test_tag_delete(reg: LayoutRegistry, root: Path) -> None:
     image = make_image("untag")
     push(reg, "app", image, tag="v1")
     push(reg, "app", image, tag="latest")
-    reg.tag_delete("app", "latest")
+    assert reg.tag_delete("app", "latest") == TagDeleted("latest", image.digest, image_deleted=False)
     assert reg.tag_list("app") == ["v1"]
     assert len(entries_of(root, "app", image.digest)) == 1
-    reg.tag_delete("app", "v1")
+    assert reg.tag_delete("app", "v1") == TagDeleted("v1", image.digest, image_deleted=False)  # the last
     assert reg.tag_list("app") == []
     assert entries_of(root, "app", image.digest) == [image.manifest.descriptor().to_json()]
     assert reg.manifest_get("app", str(image.digest)).digest == image.digest
@@ -666,3 +676,171 @@ def test_manifest_round_trip_keeps_exact_bytes(reg: LayoutRegistry) -> None:
     reg.manifest_put("app", "pretty", manifest)
     assert reg.manifest_get("app", "pretty").raw == raw
     assert reg.manifest_get("app", str(Digest.of(raw))).media_type == OCI_INDEX
+
+
+def _nested_signature(subject: Manifest, depth: int = 5_000) -> Manifest:
+    """A hostile manifest: a cosign-like signature whose annotations nest `depth` levels deep."""
+    raw = (
+        b'{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.empty.v1+json",'
+        b'"digest":"%s","size":2},"layers":[],"subject":%s,"annotations":{"x":%s%s}}'
+        % (
+            OCI_MANIFEST.encode(),
+            str(Digest.of(b"{}")).encode(),
+            json.dumps(subject.descriptor().to_json()).encode(),
+            b"[" * depth,
+            b"]" * depth,
+        )
+    )
+    return Manifest(raw, OCI_MANIFEST, Digest.of(raw))  # stored as is, bypassing every check
+
+
+def test_a_nested_manifest_under_a_signature_tag_does_not_break_the_listing(root: Path) -> None:
+    writer = LayoutRegistry(root)
+    image = make_image("nested-sig")
+    push(writer, "app", image, tag="v1")
+    hostile = _nested_signature(image.manifest)
+    # pushed by another tool: the blob and an index.json entry under cosign's signature tag
+    (root / "app" / "blobs" / "sha256" / hostile.digest.hex).write_bytes(hostile.raw)
+    index = json.loads((root / "app" / "index.json").read_text())
+    index["manifests"].append(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": str(hostile.digest),
+            "size": hostile.size,
+            "annotations": {ANNOTATION_REF_NAME: image.digest.tag_form + ".sig"},
+        }
+    )
+    (root / "app" / "index.json").write_text(json.dumps(index))
+    reader = LayoutRegistry(root)
+    records = {r.digest: r for r in reader.image_list("app")}
+    assert records[image.digest].unreadable is None
+    bad = records[hostile.digest]
+    assert bad.tags == (image.digest.tag_form + ".sig",) and bad.subject is None
+    assert bad.unreadable is not None and "nested more than 64 levels" in bad.unreadable
+    assert reader.referrers("app", image.digest) == []
+    with pytest.raises(UnusableManifest) as caught:
+        reader.manifest_get("app", str(hostile.digest))
+    assert caught.value.exit_code == 6 and "\n" not in caught.value.message
+    with pytest.raises(UnusableManifest):  # gc_blobs fails closed: it deletes nothing
+        reader.gc_blobs("app", min_age=NO_GRACE)
+
+
+def test_a_manifest_blob_over_the_size_limit_is_refused_unread(reg: LayoutRegistry, root: Path) -> None:
+    from boda.types import MAX_MANIFEST_SIZE
+
+    image = make_image("huge")
+    push(reg, "app", image, tag="v1")
+    blob = root / "app" / "blobs" / "sha256" / image.digest.hex
+    blob.write_bytes(image.manifest.raw + b" " * MAX_MANIFEST_SIZE)
+    with pytest.raises(UnusableManifest, match="larger than the 4 MiB limit"):
+        LayoutRegistry(root).manifest_get("app", "v1")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"[]", "not an"),
+    ],
+)
+def test_a_corrupt_index_json_is_one_line_naming_the_file(
+    reg: LayoutRegistry, root: Path, boda: Any, content: bytes, needle: str
+) -> None:
+    push(reg, "app", make_image("corrupt"), tag="v1")
+    index = root / "app" / "index.json"
+    index.write_bytes(content)
+    with pytest.raises(Unavailable, match=needle) as caught:
+        LayoutRegistry(root).tag_list("app")
+    assert str(index) in caught.value.message and caught.value.exit_code == 6
+    run = boda("tags", f"oci-layout:{root}:app")
+    assert run.code == 6 and run.out == "" and str(index) in run.err
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+
+
+def _full_disk_on_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up: data is buffered fine, fsync reports ENOSPC (as ext4 and NFS can)."""
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(
+    reg: LayoutRegistry, root: Path, tmp_path: Path, boda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    push(reg, "app", make_image("before"), tag="v1")
+    index_before = (root / "app" / "index.json").read_bytes()
+    source = tmp_path / "source"
+    write_oci_layout(source / "app", make_image("after", layers=3), "v2")
+    _full_disk_on_fsync(monkeypatch)
+    run = boda("copy", f"oci-layout:{source}:app:v2", f"oci-layout:{root}:app:v2")
+    assert run.code == 6 and run.out == ""
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+    assert "No space left on device" in run.err and str(root) in run.err
+    assert temp_files(root) == []
+    assert (root / "app" / "index.json").read_bytes() == index_before
+    with pytest.raises(Unavailable, match=r"cannot write .*: No space left on device"):
+        LayoutRegistry(root).manifest_put("app", "v3", make_image("x").manifest)
+    assert temp_files(root) == [] and (root / "app" / "index.json").read_bytes() == index_before
+
+
+def test_a_read_only_layout_is_one_line(
+    reg: LayoutRegistry, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    push(reg, "app", make_image("ro"), tag="v1")
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("boda.registry.layout.tempfile.mkstemp", mkstemp)
+    with pytest.raises(Unavailable, match="Read-only file system") as caught:
+        reg.manifest_put("app", "v2", make_image("ro-2").manifest)
+    assert caught.value.exit_code == 6 and isinstance(caught.value.__cause__, OSError)
+
+
+def test_gc_plan_survives_a_hostile_signature_in_the_layout(
+    tmp_path: Path, boda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert boda("init").code == 0
+    root = tmp_path / ".boda" / "registry"
+    image = make_image("gc-hostile")
+    push(LayoutRegistry(root), "shop/web", image)
+    assert boda("build", "shop/web", "--commit", "a" * 40, "--digest", str(image.digest)).code == 0
+    hostile = _nested_signature(image.manifest)
+    (root / "shop" / "web" / "blobs" / "sha256" / hostile.digest.hex).write_bytes(hostile.raw)
+    index = json.loads((root / "shop" / "web" / "index.json").read_text())
+    index["manifests"].append(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": str(hostile.digest),
+            "size": hostile.size,
+            "annotations": {ANNOTATION_REF_NAME: image.digest.tag_form + ".sig"},
+        }
+    )
+    (root / "shop" / "web" / "index.json").write_text(json.dumps(index))
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "any",
+                            "countType": "imageCountMoreThan",
+                            "countNumber": 1,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        )
+    )
+    run = boda("gc", "plan", "shop/web", "--policy", str(policy), "--json")
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err and "RecursionError" not in run.err + run.out
+    planned = {entry["digest"]: entry["action"] for entry in run.json["images"]}
+    assert planned == {str(image.digest): "keep", str(hostile.digest): "keep"}

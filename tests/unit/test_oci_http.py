@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import threading
 import time
@@ -11,13 +12,31 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from boda.errors import DigestMismatch, NotFound, RegistryDenied, RegistryError, Unavailable
-from boda.registry._http import parse_retry_after, redact_url
+from boda.errors import (
+    DigestMismatch,
+    NotFound,
+    RegistryDenied,
+    RegistryError,
+    Unavailable,
+    UnusableManifest,
+)
+from boda.locations import redact_url
+from boda.registry._errors import SAFE_QUERY
+from boda.registry._retry import parse_retry_after
+from boda.registry.base import (
+    BatchDelete,
+    BlobCollector,
+    ImageLister,
+    LifecyclePolicyStore,
+    Registry,
+    TagDeleted,
+)
 from boda.registry.oci import EMPTY_DIGEST, OciRegistry
 from boda.types import ACCEPT_MANIFESTS, OCI_INDEX, OCI_MANIFEST, Digest, Manifest
 
@@ -220,8 +239,14 @@ def test_tag_list_null_and_unknown_repository(reg: OciRegistry, router: respx.Mo
 
 def test_tag_delete_native(reg: OciRegistry, router: respx.MockRouter) -> None:
     route = router.delete(f"{BASE}/v2/a/manifests/v1").mock(return_value=httpx.Response(202))
-    reg.tag_delete("a", "v1")
+    assert reg.tag_delete("a", "v1") == TagDeleted("v1", None, image_deleted=False)
     assert route.call_count == 1
+
+
+def test_capabilities(reg: OciRegistry) -> None:
+    assert isinstance(reg, Registry) and isinstance(reg, ImageLister)
+    assert not reg.lists_every_manifest and not reg.has_push_times
+    assert not isinstance(reg, BatchDelete | BlobCollector | LifecyclePolicyStore)
 
 
 def test_tag_delete_refused_uses_a_unique_dummy_manifest(reg: OciRegistry, router: respx.MockRouter) -> None:
@@ -235,7 +260,7 @@ def test_tag_delete_refused_uses_a_unique_dummy_manifest(reg: OciRegistry, route
     put = router.put(f"{BASE}/v2/a/manifests/v1").mock(return_value=httpx.Response(201))
     delete_dummy = router.delete(url__regex=rf"{BASE}/v2/a/manifests/sha256:[0-9a-f]{{64}}$")
     delete_dummy.mock(return_value=httpx.Response(202))
-    reg.tag_delete("a", "v1")
+    assert reg.tag_delete("a", "v1") == TagDeleted("v1", original.digest, image_deleted=False)
     dummy = Manifest.from_bytes(put.calls.last.request.content)
     assert dummy.annotations["dev.boda.untag"] == "v1"
     assert dummy.config is not None and dummy.config.digest == EMPTY_DIGEST
@@ -376,8 +401,13 @@ def test_chunked_upload_refuses_a_stream_of_the_wrong_size(
 
 
 def test_blob_get_follows_redirect_without_forwarding_authorization(
-    reg: OciRegistry, router: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    reg: OciRegistry,
+    router: respx.MockRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     config = tmp_path / "docker-creds"
     config.mkdir()
     (config / "config.json").write_text(
@@ -398,6 +428,8 @@ def test_blob_get_follows_redirect_without_forwarding_authorization(
         assert b"".join(chunks) == data
     assert "Authorization" not in cdn.calls.last.request.headers
     assert reg.stats.bytes_received == len(data)
+    assert "cdn.test/blob?sig=***" in caplog.text and "secret" not in caplog.text  # httpx logs URLs
+    assert base64.b64encode(b"u:p").decode() not in caplog.text
 
 
 # -- referrers -------------------------------------------------------------------------------------
@@ -631,11 +663,11 @@ def test_credentials_never_appear_in_errors(
     assert caught.value.message == "GET https://registry.test/v2/a/manifests/v1: 401 UNAUTHORIZED"
 
 
-def test_redact_url_strips_userinfo_and_state() -> None:
+def test_redact_url_hides_the_password_and_state() -> None:
     url = "https://user:pw@reg.test/v2/a/blobs/uploads/u?_state=SECRET&digest=sha256:ab&token=t0k"
     assert (
-        redact_url(url)
-        == "https://reg.test/v2/a/blobs/uploads/u?_state=REDACTED&digest=sha256:ab&token=REDACTED"
+        redact_url(url, keep_query=SAFE_QUERY)
+        == "https://user:***@reg.test/v2/a/blobs/uploads/u?_state=***&digest=sha256:ab&token=***"
     )
 
 
@@ -655,7 +687,7 @@ def test_upload_error_message_has_redacted_location(reg: OciRegistry, router: re
         reg.blob_put("a", d, len(data), [data])
     assert "STATEVALUE" not in caught.value.message
     assert caught.value.message == (
-        f"PUT https://registry.test/up/1?_state=REDACTED&digest={d}: 400 DIGEST_INVALID: digest mismatch"
+        f"PUT https://registry.test/up/1?_state=***&digest={d}: 400 DIGEST_INVALID: digest mismatch"
     )
 
 
@@ -701,3 +733,127 @@ def test_known_referrers_api_skips_the_lookup_before_delete(
     assert reg.referrers("a", subject.digest) == []
     reg.manifest_delete("a", subject.digest)  # no GET of the manifest: the registry keeps referrers itself
     assert delete.call_count == 1 and len(router.calls) == 2
+
+
+class _BrokenBody(httpx.SyncByteStream):
+    """A body that sends a few bytes and then loses the connection."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"tags":'
+        raise httpx.ReadError("connection reset by peer")
+
+
+def test_a_body_that_breaks_off_is_retried(
+    reg: OciRegistry, router: respx.MockRouter, delays: list[float]
+) -> None:
+    route = router.get(f"{BASE}/v2/a/tags/list")
+    route.mock(
+        side_effect=[
+            httpx.Response(200, stream=_BrokenBody()),
+            httpx.Response(200, json={"tags": ["v1"]}),
+        ]
+    )
+    assert reg.tag_list("a") == ["v1"]
+    assert route.call_count == 2 and len(delays) == 1
+
+
+def test_retry_transport_composes_with_any_transport() -> None:
+    from boda.registry._retry import RetryPolicy, RetryTransport
+
+    answers = iter([503, 429, 200])
+    waits: list[float] = []
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.read())
+        status = next(answers)
+        return httpx.Response(status, headers={"Retry-After": "1"} if status == 429 else {})
+
+    policy = RetryPolicy(max_retries=3, backoff=0.01, sleep=waits.append)
+    with httpx.Client(transport=RetryTransport(httpx.MockTransport(handler), policy)) as client:
+        assert client.put("http://x.test/a", content=b"body").status_code == 200
+        assert seen == [b"body"] * 3 and len(waits) == 2 and waits[1] == 1.0
+        answers = iter([503, 200])
+        streamed = client.put("http://x.test/a", content=iter([b"one-shot"]))
+    assert streamed.status_code == 503  # a stream is never replayed
+    assert len(waits) == 2
+
+
+# -- hostile manifests -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"<html>login first</html>", "is not valid JSON"),
+        (b"[1, 2]", "is not a JSON object"),
+        (b'{"schemaVersion":2,"manifests":[],"x":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than 64"),
+    ],
+)
+def test_a_manifest_that_is_no_manifest_is_a_registry_failure(
+    reg: OciRegistry, router: respx.MockRouter, body: bytes, needle: str
+) -> None:
+    router.get(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Type": OCI_MANIFEST})
+    )
+    with pytest.raises(UnusableManifest, match=needle) as caught:
+        reg.manifest_get("a", "v1")
+    error = caught.value
+    assert error.exit_code == 6 and "\n" not in error.message
+    assert error.message.startswith("GET registry.test/a:v1 is no usable manifest")
+    assert error.__cause__ is not None
+
+
+class _Endless(httpx.SyncByteStream):
+    """A manifest body of 35 MiB in 1 MiB chunks, counting how many were read."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(35):
+            self.sent += 1
+            yield b" " * (1 << 20)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_manifest_is_refused_while_it_streams(
+    reg: OciRegistry, router: respx.MockRouter, declared: bool
+) -> None:
+    body = _Endless()
+    headers = {"Content-Type": OCI_MANIFEST}
+    if declared:
+        headers["Content-Length"] = str(35 << 20)
+    router.get(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(200, headers=headers, stream=body)
+    )
+    started = time.perf_counter()
+    with pytest.raises(RegistryError, match="is larger than 4 MiB; refusing it") as caught:
+        reg.manifest_get("a", "v1")
+    assert time.perf_counter() - started < 2.0
+    assert body.sent <= 5  # stopped just past the limit (nothing read when the size was declared)
+    assert caught.value.exit_code == 6 and "\n" not in caught.value.message
+
+
+def test_copy_of_a_hostile_manifest_is_one_line_exit_6(
+    router: respx.MockRouter, boda: Any, tmp_path: Path
+) -> None:
+    hostile = b'{"schemaVersion":2,"layers":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    digest = Digest.of(hostile)
+    router.head(f"{BASE}/v2/a/manifests/v1").mock(
+        return_value=httpx.Response(
+            200,
+            headers={
+                "Content-Type": OCI_MANIFEST,
+                "Docker-Content-Digest": str(digest),
+                "Content-Length": str(len(hostile)),
+            },
+        )
+    )
+    router.get(f"{BASE}/v2/a/manifests/{digest}").mock(
+        return_value=httpx.Response(200, content=hostile, headers={"Content-Type": OCI_MANIFEST})
+    )
+    run = boda("copy", f"{HOST}/a:v1", f"oci-layout:{tmp_path / 'out'}:a:v1")
+    assert run.code == 6 and run.out == ""
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+    assert "no usable manifest" in run.err

@@ -140,3 +140,40 @@ def test_manifest_media_type_from_header_and_unsupported() -> None:
         )
     with pytest.raises(ReferenceError_):
         _ = Manifest.from_bytes(b"[1,2]", OCI_MANIFEST).json
+
+
+def test_manifest_larger_than_the_limit_is_refused() -> None:
+    from boda.types import MAX_MANIFEST_SIZE
+
+    padding = b" " * (MAX_MANIFEST_SIZE - 50)
+    raw = b'{"schemaVersion":2,"manifests":[]' + padding + b"}"
+    assert len(raw) <= MAX_MANIFEST_SIZE and Manifest.from_bytes(raw).is_index
+    with pytest.raises(ReferenceError_, match=r"larger than the 4 MiB limit") as caught:
+        Manifest.from_bytes(raw + b" " * 64)
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize("depth", [65, 5_000, 200_000])
+def test_deeply_nested_manifest_is_one_clear_error(depth: int) -> None:
+    raw = b'{"schemaVersion":2,"mediaType":"%s","manifests":[],"x":%s%s}' % (
+        OCI_INDEX.encode(),
+        b"[" * (depth - 1),
+        b"]" * (depth - 1),
+    )
+    with pytest.raises(ReferenceError_, match="nested more than 64 levels deep") as caught:
+        Manifest.from_bytes(raw)
+    assert caught.value.__cause__ is None or isinstance(caught.value.__cause__, RecursionError)
+    ok = b'{"schemaVersion":2,"mediaType":"%s","manifests":[],"x":%s%s}' % (
+        OCI_INDEX.encode(),
+        b"[" * 63,
+        b"]" * 63,
+    )
+    assert Manifest.from_bytes(ok).is_index
+
+
+@pytest.mark.parametrize("entry", [b"1", b"[]", b'{"digest":"x","size":1}', b'{"annotations":[1],"size":1}'])
+def test_malformed_child_descriptor_is_a_reference_error(entry: bytes) -> None:
+    raw = b'{"schemaVersion":2,"mediaType":"%s","manifests":[%s]}' % (OCI_INDEX.encode(), entry)
+    with pytest.raises(ReferenceError_, match="malformed descriptor") as caught:
+        _ = Manifest.from_bytes(raw).children
+    assert caught.value.__cause__ is not None

@@ -70,15 +70,29 @@ def tags(repo: str, insecure: bool, as_json: bool) -> None:
     emit(run(repo, insecure=insecure), as_json, lambda d: "\n".join(d["tags"]))
 
 
+def _untag_text(d: dict[str, Any]) -> str:
+    deleted = ", and the image with it" if d["image_deleted"] else ""
+    return f"untagged {d['reference']} ({d['digest']}){deleted}"
+
+
 @click.command()
 @click.argument("ref")
+@click.option(
+    "--delete-image",
+    is_flag=True,
+    help="Where removing an image's last tag deletes the image (ECR), do it anyway.",
+)
 @insecure_option
 @json_option
-def untag(ref: str, insecure: bool, as_json: bool) -> None:
-    """Remove the tag REF names; the image and its other tags stay."""
+def untag(ref: str, delete_image: bool, insecure: bool, as_json: bool) -> None:
+    """Remove the tag REF names; the image and its other tags stay.
+
+    On ECR, removing an image's last tag deletes the image: that is refused (exit 3) unless
+    --delete-image is given.
+    """
     from boda.services.crane import untag as run
 
-    emit(run(ref, insecure=insecure), as_json, lambda d: f"untagged {d['reference']} ({d['digest']})")
+    emit(run(ref, insecure=insecure, delete_image=delete_image), as_json, _untag_text)
 
 
 COMMANDS = [digest, copy, tags, untag]

@@ -1,39 +1,48 @@
-"""Registry authentication: WWW-Authenticate challenges, bearer tokens, Docker's config.json.
+"""Registry authentication as an `httpx.Auth` flow: WWW-Authenticate challenges and bearer tokens.
 
 The flow is driven by the registry's answers: a request goes out anonymously (or with what the last
 challenge asked for); a 401 names the scheme (Basic or Bearer) and, for Bearer, the token realm,
-service and scope. Tokens are cached per (realm, service, set of scopes). Credentials come from
-`$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`): `credHelpers[host]`, then `credsStore`,
-then `auths[host]`. Secrets never appear in a repr, a message or a log line.
+service and scope. The token exchange is a request of the flow itself, so it shares the client's
+retries and counters. Tokens are cached per (realm, service, set of scopes). A request names the
+scopes it needs in its SCOPES extension (`repository:NAME:pull,push`).
+
+Credentials stay with their origin, as Docker and httpx's redirects do: only requests to the
+registry's own scheme, host and port are answered or given an Authorization header; a pagination
+`Link` or an upload `Location` on another host gets none. The token realm the registry names in
+its challenge receives the Basic credentials (as with Docker), never over plain HTTP when the
+registry itself is HTTPS. Secrets never appear in a repr, a message or a log line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import os
 import re
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from boda.errors import ConfigError
+import httpx
 
-# Docker Hub is stored in config.json under its legacy index URL.
-_DOCKER_HUB_NAMES = frozenset({"registry-1.docker.io", "index.docker.io", "docker.io"})
-_DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+from boda.errors import RegistryDenied, RegistryError
+from boda.registry._credentials import Credentials, CredentialsProvider, load_credentials
+from boda.registry._errors import one_line, shown_url, status_error
+from boda.registry._retry import replayable
+
+#: Request extension: the scopes a request needs (a tuple of `repository:NAME:ACTIONS`).
+SCOPES = "boda.scopes"
 DEFAULT_TOKEN_LIFETIME = 60.0
 # Renew a token this many seconds before the registry says it expires.
 _EXPIRY_MARGIN = 5.0
+# Answers to 401 per request: a new challenge, then a wider scope or a refreshed token.
+_MAX_ROUNDS = 2
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _TOKEN_CHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 _PARAM = re.compile(rf'\s*,?\s*({_TOKEN_CHARS})\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 _SCHEME = re.compile(rf"\s*,?\s*({_TOKEN_CHARS})(?=\s|,|$)")
+
+Flow = Generator[httpx.Request, httpx.Response, None]
 
 
 @dataclass(frozen=True)
@@ -113,134 +122,9 @@ def merge_scopes(current: Iterable[str], extra: Iterable[str]) -> list[str]:
     return merged
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A username with a password, or an identity (refresh) token. Secrets are kept out of repr."""
-
-    username: str = ""
-    password: str = field(default="", repr=False)
-    identity_token: str = field(default="", repr=False)
-
-    def basic_header(self) -> str | None:
-        """`Basic base64(user:password)`, or None without a password."""
-        if not self.password:
-            return None
-        raw = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def docker_config_path(explicit: Path | None = None) -> Path:
-    """The config.json to read: `explicit` (a file or a folder), `$DOCKER_CONFIG`, `~/.docker`."""
-    if explicit is not None:
-        return explicit / "config.json" if explicit.is_dir() else explicit
-    env = os.environ.get("DOCKER_CONFIG")
-    if env:
-        return Path(env) / "config.json"
-    return Path.home() / ".docker" / "config.json"
-
-
-def _key_host(key: str) -> str:
-    """The `host[:port]` of a config.json key (`https://host/v1/` and bare `host` both occur)."""
-    text = key.split("://", 1)[1] if "://" in key else key
-    return text.split("/", 1)[0].lower()
-
-
-def _matches(key: str, host: str) -> bool:
-    key_host = _key_host(key)
-    host = host.lower()
-    if host in _DOCKER_HUB_NAMES:
-        return key_host in _DOCKER_HUB_NAMES
-    return key_host == host
-
-
-def _lookup(section: Any, host: str) -> tuple[str, Any] | None:
-    if not isinstance(section, dict):
-        return None
-    exact = section.get(host)
-    if exact is not None:
-        return host, exact
-    for key, value in section.items():
-        if isinstance(key, str) and _matches(key, host):
-            return key, value
-    return None
-
-
-def run_credential_helper(name: str, server: str) -> Credentials | None:
-    """Run `docker-credential-<name> get` with `server` on stdin; None when it has no entry."""
-    program = f"docker-credential-{name}"
-    try:
-        done = subprocess.run(
-            [program, "get"], input=server, capture_output=True, text=True, timeout=60, check=False
-        )
-    except FileNotFoundError:
-        raise ConfigError(
-            f"credential helper {program} is not on PATH",
-            hint="install it or remove it from credHelpers/credsStore in Docker's config.json",
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"credential helper {program} did not answer within 60 s") from None
-    if done.returncode != 0:
-        output = (done.stdout.strip() or done.stderr.strip()).splitlines()
-        first = output[0][:200] if output else f"exit status {done.returncode}"
-        if "not found" in first.lower():
-            return None
-        raise ConfigError(f"credential helper {program} failed for {server}: {first}")
-    try:
-        data = json.loads(done.stdout)
-        username, secret = data.get("Username", ""), data.get("Secret", "")
-        if not isinstance(username, str) or not isinstance(secret, str):
-            raise TypeError
-    except (ValueError, TypeError, AttributeError):
-        raise ConfigError(f"credential helper {program} returned malformed JSON for {server}") from None
-    if not secret:
-        return None
-    if username == "<token>":
-        return Credentials(identity_token=secret)
-    return Credentials(username=username, password=secret)
-
-
-def load_credentials(host: str, config: Path | None = None) -> Credentials | None:
-    """Credentials for `host` from Docker's config.json and its helpers; None when there are none."""
-    path = docker_config_path(config)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read Docker config {path}: {type(exc).__name__}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"Docker config {path} is not a JSON object")
-    server = _DOCKER_HUB_KEY if host.lower() in _DOCKER_HUB_NAMES else host
-    helper = _lookup(data.get("credHelpers"), host)
-    if helper is not None and isinstance(helper[1], str) and helper[1]:
-        return run_credential_helper(helper[1], server)
-    store = data.get("credsStore")
-    if isinstance(store, str) and store:
-        found = run_credential_helper(store, server)
-        if found is not None:
-            return found
-    entry = _lookup(data.get("auths"), host)
-    if entry is None or not isinstance(entry[1], dict):
-        return None
-    return _from_auth_entry(entry[1], path)
-
-
-def _from_auth_entry(entry: dict[str, Any], path: Path) -> Credentials | None:
-    token = entry.get("identitytoken")
-    encoded = entry.get("auth")
-    username, password = entry.get("username") or "", entry.get("password") or ""
-    if isinstance(encoded, str) and encoded:
-        try:
-            username, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            sep = ""
-        if not sep:
-            raise ConfigError(f"Docker config {path}: an 'auth' entry is not base64 of user:password")
-    if isinstance(token, str) and token:
-        return Credentials(username=str(username), identity_token=token)
-    if isinstance(username, str) and isinstance(password, str) and password:
-        return Credentials(username=username, password=password)
-    return None
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
 @dataclass(frozen=True)
@@ -249,27 +133,24 @@ class Token:
     expires_at: float
 
 
-#: Fetches a token: (challenge, scopes, credentials) -> (token, lifetime in seconds).
-TokenFetcher = Callable[[Challenge, list[str], Credentials | None], tuple[str, float]]
-#: Supplies credentials on every use instead of Docker's config.json (e.g. ECR's 12-hour tokens).
-CredentialsProvider = Callable[[], Credentials | None]
-
-
-class Authenticator:
-    """Per-registry auth state: the last challenge, credentials (loaded once) and a token cache."""
+class RegistryAuth(httpx.Auth):
+    """Per-registry auth state (the last challenge, credentials loaded once, a token cache) and
+    the flow that uses it for every request of the registry's client."""
 
     def __init__(
         self,
-        host: str,
+        base_url: str,
         *,
-        docker_config: Path | None,
-        fetch_token: TokenFetcher,
+        docker_config: Path | None = None,
         credentials: CredentialsProvider | None = None,
+        denied_hint: Callable[[], str] | None = None,
     ) -> None:
-        self.host = host
+        parsed = httpx.URL(base_url)
+        self.host = parsed.netloc.decode("ascii")
+        self._origin = origin(parsed)
         self._provider = credentials
         self._docker_config = docker_config
-        self._fetch_token = fetch_token
+        self._denied_hint = denied_hint or (lambda: "")
         self._lock = threading.Lock()
         self._fetch_lock = threading.Lock()
         self._challenge: Challenge | None = None
@@ -278,7 +159,7 @@ class Authenticator:
         self._tokens: dict[tuple[str, str, tuple[str, ...]], Token] = {}
 
     def __repr__(self) -> str:
-        return f"Authenticator(host={self.host!r})"
+        return f"RegistryAuth(host={self.host!r})"
 
     @property
     def challenge(self) -> Challenge | None:
@@ -299,7 +180,49 @@ class Authenticator:
     def has_credentials(self) -> bool:
         return self.credentials is not None
 
-    def authorize(self, scopes: list[str], *, refresh: bool = False) -> str | None:
+    def same_origin(self, url: httpx.URL) -> bool:
+        """True for a URL of the registry itself (scheme, host and port), where credentials go."""
+        return origin(url) == self._origin
+
+    # -- the flow ----------------------------------------------------------------------------------
+
+    def sync_auth_flow(self, request: httpx.Request) -> Flow:
+        """Drive `auth_flow`, closing it however the exchange ends (it may hold the token lock)."""
+        flow = self.auth_flow(request)
+        try:
+            outgoing = next(flow)
+            while True:
+                response = yield outgoing
+                try:
+                    outgoing = flow.send(response)
+                except StopIteration:
+                    return
+        finally:
+            flow.close()
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        if not self.same_origin(request.url):
+            request.headers.pop("Authorization", None)
+            yield request  # another origin: never our credentials, never an answer to its challenge
+            return
+        scopes = merge_scopes(request.extensions.get(SCOPES, ()), [])
+        header = yield from self._authorization(scopes)
+        if header is not None:
+            request.headers["Authorization"] = header
+        response = yield request
+        for round_ in range(_MAX_ROUNDS):
+            if response.status_code != 401 or not replayable(request):
+                return
+            answer = yield from self._answer(response.headers.get("www-authenticate", ""), scopes, round_)
+            if answer is None:
+                return
+            scopes, header = answer
+            request.headers["Authorization"] = header
+            response = yield request
+
+    def _authorization(
+        self, scopes: list[str], *, refresh: bool = False
+    ) -> Generator[httpx.Request, httpx.Response, str | None]:
         """The Authorization header for a request needing `scopes`, per the last challenge."""
         challenge = self._challenge
         if challenge is None:
@@ -308,16 +231,18 @@ class Authenticator:
             creds = self.credentials
             return creds.basic_header() if creds is not None else None
         key = (challenge.realm, challenge.service, tuple(sorted(set(scopes))))
-        with self._fetch_lock:
+        with self._fetch_lock:  # one exchange at a time; the others then find the token cached
             cached = self._tokens.get(key)
             if cached is not None and not refresh and cached.expires_at > time.monotonic():
                 return f"Bearer {cached.value}"
-            value, lifetime = self._fetch_token(challenge, list(scopes), self.credentials)
+            value, lifetime = yield from self._exchange(challenge, list(scopes))
             expires_at = time.monotonic() + max(lifetime - _EXPIRY_MARGIN, 1.0)
             self._tokens[key] = Token(value, expires_at)
         return f"Bearer {value}"
 
-    def answer(self, header: str, scopes: list[str], round_: int) -> tuple[list[str], str] | None:
+    def _answer(
+        self, header: str, scopes: list[str], round_: int
+    ) -> Generator[httpx.Request, httpx.Response, tuple[list[str], str] | None]:
         """React to a 401: (scopes, Authorization) for one more try, or None when a retry is futile.
 
         A new challenge endpoint is always worth a try; a Bearer challenge asking for more scope
@@ -332,10 +257,74 @@ class Authenticator:
         if challenge.scheme == "basic":
             if not changed:
                 return None
-            auth = self.authorize(scopes)
+            auth = yield from self._authorization(scopes)
             return (scopes, auth) if auth is not None else None
         merged = merge_scopes(scopes, challenge.scopes)
         if not changed and merged == scopes and round_ > 0:
             return None
-        auth = self.authorize(merged, refresh=not changed and merged == scopes)
+        auth = yield from self._authorization(merged, refresh=not changed and merged == scopes)
         return (merged, auth) if auth is not None else None
+
+    def _exchange(
+        self, challenge: Challenge, scopes: list[str]
+    ) -> Generator[httpx.Request, httpx.Response, tuple[str, float]]:
+        """Exchange credentials (or nothing) for a bearer token at the challenge's realm."""
+        realm = challenge.realm
+        if not realm.startswith(("https://", "http://")):
+            raise RegistryError(f"registry {self.host} sent a Bearer challenge without a usable realm")
+        if self._origin[0] == "https" and realm.startswith("http://"):
+            raise RegistryDenied(
+                f"registry {self.host} asks for a token from plain-http realm {shown_url(realm)}; refusing"
+            )
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "boda",
+                "scope": " ".join(scopes),
+            }
+            if challenge.service:
+                form["service"] = challenge.service
+            request = httpx.Request("POST", realm, data=form)
+        else:
+            params = [("service", challenge.service)] if challenge.service else []
+            params += [("scope", s) for s in scopes]
+            basic = creds.basic_header() if creds is not None else None
+            request = httpx.Request(
+                "GET", realm, params=tuple(params), headers={"Authorization": basic} if basic else None
+            )
+        response = yield request
+        body = response.read()
+        if response.status_code != 200:
+            error = status_error(
+                request.method,
+                request.url,
+                response.status_code,
+                response.reason_phrase,
+                body,
+                denied_hint=self._denied_hint(),
+            )
+            denied = isinstance(error, RegistryDenied)
+            kind = RegistryDenied if denied else RegistryError
+            raise kind(
+                one_line(
+                    f"token request for {self.host} {'was refused' if denied else 'failed'}: {error.message}"
+                ),
+                method=error.method,
+                url=error.url,
+                status=error.status,
+                codes=error.codes,
+                hint=self._denied_hint() if denied else None,
+            ) from error
+        try:
+            data = response.json()
+            token = data.get("token") or data.get("access_token")
+            lifetime = data.get("expires_in") or DEFAULT_TOKEN_LIFETIME
+            if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
+                raise TypeError("no token or expires_in in the answer")
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise RegistryError(
+                f"token endpoint {shown_url(realm)} of {self.host} returned no token", method="GET"
+            ) from exc
+        return token, float(lifetime)

@@ -24,13 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable
-from boda.registry.base import ImageRecord, RegistryStats
+from boda.errors import DigestMismatch, NotFound, ReferenceError_, Refused, Unavailable, UnusableManifest
+from boda.registry._manifests import served_manifest
+from boda.registry.base import BLOB_GRACE, ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     LAYOUT_SCHEME,
     MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
     OCI_INDEX,
     Descriptor,
     Digest,
@@ -76,30 +78,52 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], object], *, exclusive
     """Write a temp file next to `path` with `write`, fsync it and move it into place.
 
     `exclusive` creates `path` only if it does not exist yet (a hard link never overwrites), so
-    two processes initialising the same file cannot clobber a newer version.
+    two processes initialising the same file cannot clobber a newer version. A failing disk (full,
+    read-only, no permission) raises Unavailable naming `path`; the temp file never stays behind.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with _disk(f"cannot write {path}"):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o644)
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            if exclusive:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _disk(doing: str) -> Iterator[None]:
+    """Turn a failure of the file system (ENOSPC, EROFS, EACCES, EIO) into one line, exit 6."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if exclusive:
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        yield
+    except FileNotFoundError:
         raise
-    _fsync_dir(path.parent)
+    except OSError as exc:
+        raise Unavailable(f"{doing}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _mkdir(path: Path) -> None:
+    with _disk(f"cannot create {path}"):
+        path.mkdir(parents=True, exist_ok=True)
 
 
 class LayoutRegistry:
     """OCI image layouts under one root folder, one per repository (see the module docstring)."""
+
+    #: ImageLister: index.json lists every manifest, and a manifest blob's mtime is its push time.
+    lists_every_manifest = True
+    has_push_times = True
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -128,7 +152,7 @@ class LayoutRegistry:
             )
         path = self._contained(self.root.joinpath(*components), f"repository {repo!r}")
         if create and not (path / INDEX_FILE).is_file():
-            path.mkdir(parents=True, exist_ok=True)
+            _mkdir(path)
             path = self._contained(path, f"repository {repo!r}")
             _write_atomic(path / LAYOUT_FILE, lambda f: f.write(LAYOUT_VERSION), exclusive=True)
             empty = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -149,11 +173,14 @@ class LayoutRegistry:
     def _load_index(self, repo_dir: Path) -> dict[str, Any]:
         path = repo_dir / INDEX_FILE
         try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise NotFound(f"no OCI layout at {repo_dir}") from None
+            with _disk(f"cannot read {path}"):
+                data = json.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise NotFound(f"no OCI layout at {repo_dir}") from exc
+        except RecursionError as exc:
+            raise Unavailable(f"{path} is not an OCI image index: it is nested too deeply") from exc
         except (ValueError, UnicodeDecodeError) as exc:
-            raise Unavailable(f"{path} is not valid JSON: {exc}") from None
+            raise Unavailable(f"{path} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
             raise Unavailable(f"{path} is not an OCI image index")
         data.setdefault("manifests", [])
@@ -163,8 +190,8 @@ class LayoutRegistry:
     def _entry(raw: Any, path: Path) -> _Entry:
         try:
             desc = Descriptor.from_json(raw)
-        except (ReferenceError_, TypeError, ValueError, AttributeError):
-            raise Unavailable(f"{path} holds a malformed descriptor: {raw!r:.200}") from None
+        except (ReferenceError_, TypeError, ValueError, AttributeError) as exc:
+            raise Unavailable(f"{path} holds a malformed descriptor: {raw!r:.200}") from exc
         name = desc.annotations.get(ANNOTATION_REF_NAME)
         tag = name if isinstance(name, str) and _is_tag(name) else None
         return _Entry(desc.digest, desc.media_type, desc.size, tag, name is not None)
@@ -176,7 +203,8 @@ class LayoutRegistry:
     @contextlib.contextmanager
     def _locked(self, repo_dir: Path) -> Iterator[None]:
         """Hold the repository's exclusive lock (between processes and between threads)."""
-        fd = os.open(repo_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        with _disk(f"cannot lock {repo_dir}"):
+            fd = os.open(repo_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -197,14 +225,21 @@ class LayoutRegistry:
     # -- manifests -----------------------------------------------------------------------------
 
     def _load_manifest(self, repo_dir: Path, digest: Digest, media_type: str | None = None) -> Manifest:
-        """The verified manifest stored as blob `digest` (NotFound when the blob is missing)."""
+        """The verified manifest stored as blob `digest` (NotFound when the blob is missing,
+        UnusableManifest when the blob is no manifest)."""
         path = self._blob_path(repo_dir, digest)
         if not path.is_file():
             raise NotFound(f"manifest {digest} is missing from {repo_dir}")
         cached = self._manifests.get(digest)
         if cached is not None:
             return cached
-        manifest = Manifest.from_bytes(path.read_bytes(), media_type, expected=digest)
+        with _disk(f"cannot read {path}"):
+            if path.stat().st_size > MAX_MANIFEST_SIZE:
+                raise UnusableManifest(
+                    f"{path} is no usable manifest: larger than the {MAX_MANIFEST_SIZE >> 20} MiB limit"
+                )
+            raw = path.read_bytes()
+        manifest = served_manifest(raw, media_type, where=str(path), expected=digest)
         self._manifests[digest] = manifest
         return manifest
 
@@ -234,12 +269,13 @@ class LayoutRegistry:
             return None
         return Descriptor(found.media_type, found.digest, found.size)
 
-    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
+    def manifest_head(self, repo: str, ref: str) -> ManifestHead | None:
         self.stats.add(requests=1)
         try:
-            return self._resolve(self._existing_repo(repo), ref)
+            found = self._resolve(self._existing_repo(repo), ref)
         except NotFound:
             return None
+        return ManifestHead(found.media_type, found.digest, found.size) if found is not None else None
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
         """The manifest a tag (via index.json) or digest names, verified against its digest."""
@@ -274,11 +310,12 @@ class LayoutRegistry:
         def change(raw: list[dict[str, Any]]) -> bool:
             # under the lock, so gc_blobs cannot remove the blob before index.json lists it
             if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _mkdir(path.parent)
                 _write_atomic(path, lambda f: f.write(manifest.raw))
             entries = [self._entry(d, repo_dir / INDEX_FILE) for d in raw]
             if not any(e.digest == digest for e in entries):
-                os.utime(path)  # a re-push after manifest_delete is a new push (pushed_at)
+                with _disk(f"cannot touch {path}"):
+                    os.utime(path)  # a re-push after manifest_delete is a new push (pushed_at)
             if tag is None:
                 if any(e.digest == digest for e in entries):
                     return False
@@ -326,20 +363,20 @@ class LayoutRegistry:
         self.stats.add(requests=1)
         return sorted({e.tag for e in self._entries(self._existing_repo(repo)) if e.tag is not None})
 
-    def tag_delete(self, repo: str, tag: str) -> None:
-        """Remove the tag's entry; a manifest that loses its last entry stays listed untagged."""
+    def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
+        """Remove the tag's entry; a manifest that loses its last entry stays listed untagged
+        (`gc_blobs` never removes a listed manifest), so `keep_image` has nothing to refuse."""
         validate_tag(tag)
         repo_dir = self._existing_repo(repo)
-        found = False
+        found: Digest | None = None
 
         def change(raw: list[dict[str, Any]]) -> bool:
             nonlocal found
             entries = [self._entry(d, repo_dir / INDEX_FILE) for d in raw]
             index = next((i for i, e in enumerate(entries) if e.tag == tag), None)
-            found = index is not None
             if index is None:
                 return False
-            digest = entries[index].digest
+            digest = found = entries[index].digest
             if any(e.digest == digest for i, e in enumerate(entries) if i != index):
                 del raw[index]
             else:
@@ -348,8 +385,9 @@ class LayoutRegistry:
 
         self._update_index(repo_dir, change)
         self.stats.add(requests=1)
-        if not found:
+        if found is None:
             raise NotFound(f"tag {tag!r} not found in {repo}")
+        return TagDeleted(tag, found, image_deleted=False)
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -366,9 +404,10 @@ class LayoutRegistry:
         """Chunks of about 1 MiB from the blob file; NotFound when the blob is missing."""
         path = self._blob_path(self._existing_repo(repo), digest)
         try:
-            f = path.open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"blob {digest} not found in {repo}") from None
+            with _disk(f"cannot read {path}"):
+                f = path.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest} not found in {repo}") from exc
         self.stats.add(requests=1)
         with f:
             yield self._chunks(f)
@@ -385,9 +424,10 @@ class LayoutRegistry:
         path = self._blob_path(repo_dir, digest)
         self.stats.add(requests=1)
         if path.is_file():
-            os.utime(path)  # refresh its age for gc_blobs' grace period
+            with _disk(f"cannot touch {path}"):
+                os.utime(path)  # refresh its age for gc_blobs' grace period
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(path.parent)
         self._write_blob(path, digest, size, chunks)
 
     def _write_blob(self, path: Path, digest: Digest, size: int, chunks: Iterable[bytes]) -> None:
@@ -424,7 +464,7 @@ class LayoutRegistry:
         target = self._blob_path(self._repo_dir(repo, create=True), digest)
         if target.is_file():
             return True
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(target.parent)
         try:
             os.link(source, target)
         except FileExistsError:
@@ -433,20 +473,25 @@ class LayoutRegistry:
             with source.open("rb") as f:
                 self._write_blob(target, digest, source.stat().st_size, iter(lambda: f.read(CHUNK_SIZE), b""))
             return True
-        _fsync_dir(target.parent)
+        with _disk(f"cannot write {target.parent}"):
+            _fsync_dir(target.parent)
         return True
 
     # -- listings ------------------------------------------------------------------------------
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         """Descriptors (with artifactType and annotations) of the listed manifests whose subject
-        is `digest`, optionally only those of `artifact_type`."""
+        is `digest`, optionally only those of `artifact_type`. A manifest that cannot be read has
+        no subject boda knows of (`image_list` reports it as unreadable)."""
         repo_dir = self._existing_repo(repo)
         self.stats.add(requests=1)
         out = []
         for entry in _unique(self._entries(repo_dir)):
-            manifest = self._load_manifest(repo_dir, entry.digest, entry.media_type)
-            subject = manifest.subject
+            try:
+                manifest = self._load_manifest(repo_dir, entry.digest, entry.media_type)
+                subject = manifest.subject
+            except (UnusableManifest, ReferenceError_, DigestMismatch):
+                continue
             if subject is None or subject.digest != digest:
                 continue
             if artifact_type is None or manifest.artifact_type == artifact_type:
@@ -457,16 +502,25 @@ class LayoutRegistry:
         """One record per manifest listed in index.json, in index order, with all its tags.
 
         `size` is the manifest's own size; `pushed_at` is the manifest blob file's mtime (UTC):
-        the time it was first stored, or re-stored after a `manifest_delete`.
+        the time it was first stored, or re-stored after a `manifest_delete`. A manifest that
+        cannot be read is listed with `unreadable` saying why (so one bad manifest does not hide
+        the others).
         """
         repo_dir = self._existing_repo(repo)
         self.stats.add(requests=1)
         entries = self._entries(repo_dir)
         records = []
         for entry in _unique(entries):
-            manifest = self._load_manifest(repo_dir, entry.digest, entry.media_type)
-            mtime = self._blob_path(repo_dir, entry.digest).stat().st_mtime
-            subject = manifest.subject
+            subject: Descriptor | None = None
+            artifact_type: str | None = None
+            unreadable: str | None = None
+            try:
+                manifest = self._load_manifest(repo_dir, entry.digest, entry.media_type)
+                subject, artifact_type = manifest.subject, manifest.artifact_type
+            except (UnusableManifest, ReferenceError_, DigestMismatch) as exc:
+                unreadable = exc.message
+            with _disk(f"cannot read {repo_dir}"):
+                mtime = self._blob_path(repo_dir, entry.digest).stat().st_mtime
             records.append(
                 ImageRecord(
                     digest=entry.digest,
@@ -475,14 +529,15 @@ class LayoutRegistry:
                     pushed_at=datetime.fromtimestamp(mtime, tz=UTC),
                     size=entry.size,
                     subject=subject.digest if subject else None,
-                    artifact_type=manifest.artifact_type,
+                    artifact_type=artifact_type,
+                    unreadable=unreadable,
                 )
             )
         return records
 
     # -- maintenance ---------------------------------------------------------------------------
 
-    def gc_blobs(self, repo: str, *, min_age: timedelta = timedelta(hours=1)) -> list[Digest]:
+    def gc_blobs(self, repo: str, *, min_age: timedelta = BLOB_GRACE) -> list[Digest]:
         """Delete the blobs of `repo` that nothing listed in index.json reaches (through indexes,
         image manifests, configs, layers and subjects); return their digests, sorted.
 
@@ -522,7 +577,8 @@ class LayoutRegistry:
                     path = self._blob_path(repo_dir, digest)
                     st = path.lstat()
                     if max(st.st_mtime, st.st_ctime) <= cutoff:
-                        path.unlink()
+                        with _disk(f"cannot delete {path}"):
+                            path.unlink()
                         removed.append(digest)
         return sorted(removed)
 

@@ -22,13 +22,23 @@ from urllib.parse import urljoin
 
 import httpx
 
-from boda.errors import DigestMismatch, NotFound, ReferenceError_, RegistryError, RegistryNotFound
-from boda.registry._auth import CredentialsProvider, repository_scope
+from boda.errors import (
+    DigestMismatch,
+    NotFound,
+    ReferenceError_,
+    RegistryError,
+    RegistryNotFound,
+    UnusableManifest,
+)
+from boda.registry._auth import repository_scope
+from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
-from boda.registry.base import ImageRecord, RegistryStats
+from boda.registry._manifests import served_manifest
+from boda.registry.base import ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
     ACCEPT_MANIFESTS,
     MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
     OCI_EMPTY,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -62,6 +72,10 @@ def _header_digest(response: httpx.Response) -> Digest | None:
 
 class OciRegistry:
     """A registry spoken to over the OCI distribution API (one host, one httpx.Client)."""
+
+    #: ImageLister: the API lists tags, not manifests, and knows no push times.
+    lists_every_manifest = False
+    has_push_times = False
 
     def __init__(
         self,
@@ -117,7 +131,7 @@ class OciRegistry:
 
     # -- manifests ---------------------------------------------------------------------------------
 
-    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
+    def manifest_head(self, repo: str, ref: str) -> ManifestHead | None:
         """HEAD with the full Accept list; falls back to GET when HEAD reports no digest."""
         url = self._url(repo, "manifests", self._ref(ref))
         response = self._http.request(
@@ -134,22 +148,29 @@ class OciRegistry:
         length = response.headers.get("content-length", "")
         if digest is None or media_type not in MANIFEST_TYPES or not length.isdigit():
             try:
-                return self.manifest_get(repo, ref).descriptor()
+                manifest = self.manifest_get(repo, ref)
             except NotFound:
                 return None
+            return ManifestHead(manifest.media_type, manifest.digest, manifest.size)
         if is_digest(ref) and Digest.parse(ref) != digest:
             raise DigestMismatch(f"{self.name}/{repo}@{ref}: the registry reports digest {digest}")
-        return Descriptor(media_type, digest, int(length))
+        return ManifestHead(media_type, digest, int(length))
 
     def manifest_get(self, repo: str, ref: str) -> Manifest:
+        """GET with the full Accept list, refusing more than MAX_MANIFEST_SIZE bytes as they arrive."""
         url = self._url(repo, "manifests", self._ref(ref))
         response = self._http.request(
-            "GET", url, scopes=[repository_scope(repo, "pull")], headers={"Accept": ACCEPT_MANIFESTS}
+            "GET",
+            url,
+            scopes=[repository_scope(repo, "pull")],
+            headers={"Accept": ACCEPT_MANIFESTS},
+            body_limit=MAX_MANIFEST_SIZE,
         )
         raw = response.content
+        where = f"GET {self.name}/{repo}:{ref}" if not is_digest(ref) else f"GET {self.name}/{repo}@{ref}"
         if is_digest(ref):
-            return Manifest.from_bytes(raw, _media_type(response), expected=Digest.parse(ref))
-        manifest = Manifest.from_bytes(raw, _media_type(response))
+            return served_manifest(raw, _media_type(response), where=where, expected=Digest.parse(ref))
+        manifest = served_manifest(raw, _media_type(response), where=where)
         reported = _header_digest(response)
         if reported is not None and Digest.of(raw, reported.algorithm) != reported:
             raise DigestMismatch(
@@ -185,7 +206,7 @@ class OciRegistry:
         if self._referrers_api is not True:
             try:
                 subject = self.manifest_get(repo, str(digest)).subject
-            except ReferenceError_:
+            except (UnusableManifest, ReferenceError_):
                 subject = None  # a manifest boda cannot parse is no referrer it maintains
         self._delete_manifest(repo, digest)
         if subject is not None:
@@ -211,17 +232,21 @@ class OciRegistry:
             response = self._http.request("GET", url, scopes=[repository_scope(repo, "pull")])
             try:
                 page = response.json().get("tags")
-            except (ValueError, AttributeError):
+                if not isinstance(page, list | None):
+                    raise TypeError(f"tags is a {type(page).__name__}")
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise RegistryError(
-                    f"GET {self.name} tag list of {repo}: the body is not a JSON object"
-                ) from None
+                    f"GET {self.name} tag list of {repo}: the body is not a JSON object with a tags list"
+                ) from exc
             tags.extend(t for t in page or [] if isinstance(t, str))
             link = response.links.get("next", {}).get("url")
             url = urljoin(str(response.url), link) if link else None
         return sorted(set(tags))
 
-    def tag_delete(self, repo: str, tag: str) -> None:
-        """DELETE the tag; where the registry refuses (400/405), move it to a dummy and delete that."""
+    def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
+        """DELETE the tag; where the registry refuses (400/405), move it to a dummy and delete that.
+
+        The image stays either way (`keep_image` has nothing to refuse here)."""
         url = self._url(repo, "manifests", validate_tag(tag))
         response = self._http.request(
             "DELETE",
@@ -230,8 +255,9 @@ class OciRegistry:
             expect=(202, 200, 400, 405),
         )
         if response.status_code in (200, 202):
-            return
-        if self.manifest_head(repo, tag) is None:
+            return TagDeleted(tag, None, image_deleted=False)
+        head = self.manifest_head(repo, tag)
+        if head is None:
             raise RegistryNotFound(
                 f"{self.name}/{repo}: no tag {tag!r}", method="DELETE", url=url, status=404
             )
@@ -254,6 +280,7 @@ class OciRegistry:
         )
         reported = _header_digest(self._put_manifest(repo, tag, dummy)) or dummy.digest
         self._delete_manifest(repo, reported)
+        return TagDeleted(tag, head.digest, image_deleted=False)
 
     # -- blobs -------------------------------------------------------------------------------------
 
@@ -388,7 +415,13 @@ class OciRegistry:
             return []
         if not index.is_index:
             return []
-        return [d for d in index.children if artifact_type is None or d.artifact_type == artifact_type]
+        try:
+            children = index.children
+        except ReferenceError_ as exc:
+            raise RegistryError(
+                f"{self.name}/{repo}:{digest.tag_form}: the referrers index is malformed: {exc.message}"
+            ) from exc
+        return [d for d in children if artifact_type is None or d.artifact_type == artifact_type]
 
     def _referrers_native(
         self, repo: str, digest: Digest, artifact_type: str | None
@@ -415,11 +448,11 @@ class OciRegistry:
             self._referrers_api = True
             try:
                 entries = response.json().get("manifests") or []
-            except (ValueError, AttributeError):
+                descriptors = [Descriptor.from_json(e) for e in entries]
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise RegistryError(
                     f"GET {self.name} referrers of {digest}: the body is not an index"
-                ) from None
-            descriptors = [Descriptor.from_json(e) for e in entries]
+                ) from exc
             filtered = "artifacttype" in response.headers.get("oci-filters-applied", "").lower()
             if artifact_type and not filtered:
                 descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
@@ -463,7 +496,7 @@ class OciRegistry:
         tags = self.tag_list(repo)
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             heads = list(pool.map(lambda t: self.manifest_head(repo, t), tags))
-        by_digest: dict[Digest, tuple[Descriptor, list[str]]] = {}
+        by_digest: dict[Digest, tuple[ManifestHead, list[str]]] = {}
         for tag, head in zip(tags, heads, strict=True):
             if head is not None:
                 by_digest.setdefault(head.digest, (head, []))[1].append(tag)

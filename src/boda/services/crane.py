@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from boda.errors import DigestMismatch, NotFound, UsageError
+from boda.errors import DigestMismatch, NotFound, Refused, UsageError
 from boda.registry import open_registry
 from boda.registry.copy import DEFAULT_CONCURRENCY, CopyReport, ProgressFn, copy_image
 from boda.types import Reference
@@ -25,7 +25,8 @@ def _opened(ref: Reference, insecure: bool) -> Iterator[Registry]:
 
 
 def digest(text: str, *, insecure: bool = False) -> dict[str, Any]:
-    """Resolve a reference to its manifest digest with one HEAD."""
+    """Resolve a reference to its manifest digest with one HEAD (`size` is None where the registry
+    cannot tell it without a read, as on ECR)."""
     ref = Reference.parse(text)
     with _opened(ref, insecure) as registry:
         head = registry.manifest_head(ref.repository, ref.identifier)
@@ -81,8 +82,12 @@ def tags(text: str, *, insecure: bool = False) -> dict[str, Any]:
     return {"repository": ref.name, "tags": listed}
 
 
-def untag(text: str, *, insecure: bool = False) -> dict[str, Any]:
-    """Remove one tag; the image and its other tags stay."""
+def untag(text: str, *, insecure: bool = False, delete_image: bool = False) -> dict[str, Any]:
+    """Remove one tag; the image and its other tags stay.
+
+    Where removing an image's last tag deletes the image (ECR), that is refused (Refused, exit 3,
+    nothing changed) unless `delete_image`; `image_deleted` in the result says what happened.
+    """
     ref = Reference.parse(text)
     if not ref.tag or ref.digest is not None:
         raise UsageError(f"{text!r}: name exactly one tag to remove (REPOSITORY:TAG)")
@@ -90,5 +95,13 @@ def untag(text: str, *, insecure: bool = False) -> dict[str, Any]:
         head = registry.manifest_head(ref.repository, ref.tag)
         if head is None:
             raise NotFound(f"{ref}: no such tag")
-        registry.tag_delete(ref.repository, ref.tag)
-    return {"reference": str(ref), "tag": ref.tag, "digest": str(head.digest)}
+        try:
+            done = registry.tag_delete(ref.repository, ref.tag, keep_image=not delete_image)
+        except Refused as exc:
+            raise Refused(exc.message, hint="pass --delete-image to remove the tag and the image") from exc
+    return {
+        "reference": str(ref),
+        "tag": ref.tag,
+        "digest": str(done.digest or head.digest),
+        "image_deleted": done.image_deleted,
+    }

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from boda.errors import PolicyError, UsageError
 from boda.policy.ecr import parse_policy
+from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context, check_app
 
-if TYPE_CHECKING:
-    from boda.registry.ecr import EcrRegistry
 
-
-def _ecr(ctx: Context) -> EcrRegistry:
-    """The configured registry when it is ECR; UsageError otherwise."""
-    if ctx.config.registry.kind != "ecr":
+def _ecr(ctx: Context) -> LifecyclePolicyStore:
+    """The configured registry when it stores lifecycle policies (ECR); UsageError otherwise."""
+    registry = ctx.registry
+    if not isinstance(registry, LifecyclePolicyStore):
         raise UsageError(
             f"boda ecr needs an ECR registry; {ctx.config.path or 'the config'} has"
             f" {str(ctx.config.registry)!r}",
             hint='set registry = "ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com" in boda.toml',
         )
-    return cast("EcrRegistry", ctx.registry)  # open_registry opens every ecr:// URL as EcrRegistry
+    return registry
 
 
 def _repository(ctx: Context, app: str, env: str | None) -> str:
@@ -38,7 +37,7 @@ def get_policy(ctx: Context, app: str, *, env: str | None = None) -> dict[str, A
     registry = _ecr(ctx)
     repo = _repository(ctx, app, env)
     text = registry.lifecycle_policy(repo)
-    out: dict[str, Any] = {"registry": registry.name, "repository": repo, "policy": None, "rules": []}
+    out: dict[str, Any] = {"registry": ctx.registry.name, "repository": repo, "policy": None, "rules": []}
     if text is None:
         return out
     out["policy"] = json.loads(text)
@@ -68,7 +67,7 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
     registry.ensure_repository(repo)
     registry.put_lifecycle_policy(repo, text)
     return {
-        "registry": registry.name,
+        "registry": ctx.registry.name,
         "repository": repo,
         "policy": json.loads(text),
         "rules": [rule.reason for rule in parsed.rules],

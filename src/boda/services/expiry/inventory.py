@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from boda.errors import NotFound
 from boda.policy.images import EcrImage
-from boda.registry.base import ImageRecord
+from boda.registry.base import ImageLister, ImageRecord
 from boda.services.context import Context
 from boda.types import INDEX_TYPES, Digest
 
@@ -145,6 +145,8 @@ def _as_engine_images(
 
 
 def _image_list(registry: Registry, repo: str) -> list[ImageRecord]:
+    if not isinstance(registry, ImageLister):
+        return []  # a backend that cannot list: the recorded builds are the inventory
     try:
         return registry.image_list(repo)
     except NotFound:

@@ -9,6 +9,7 @@ from typing import Any
 from boda.errors import UsageError
 from boda.policy.ecr import evaluate, parse_policy
 from boda.policy.plan import EXPIRE, Facts, plan_repository
+from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context
 from boda.services.expiry.inventory import read_inventory, repositories
 from boda.services.expiry.plan import require_known_app
@@ -23,8 +24,8 @@ def policy_check(
     image it would expire: the outage predictor."""
     require_known_app(ctx, app)
     if policy is None and ctx.config.retention.policy is None:
-        native = getattr(ctx.registry, "lifecycle_policy", None)
-        text = native(ctx.config.repository_for(app, None)) if native else None
+        store = ctx.registry if isinstance(ctx.registry, LifecyclePolicyStore) else None
+        text = store.lifecycle_policy(ctx.config.repository_for(app, None)) if store else None
         if not text:
             raise UsageError(
                 "no lifecycle policy: give a policy file, set retention.policy in boda.toml,"
