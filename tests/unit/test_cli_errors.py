@@ -96,4 +96,4 @@ def test_config_may_follow_the_command_and_mistypes_get_suggestions(
     monkeypatch.chdir(tmp_path)
     run = boda("promote", "shop/web", "--to", "prod", "--commit", "a" * 40, "--config", str(config))
     assert run.code == 4 and "unknown environment 'prod'" in run.err and "did you mean 'prd'?" in run.err
-    assert boda("gc", "plan", "shop/web", "--config", str(config)).code == 4
+    assert boda("gc", "apply", "shop/web", "--yes", "--config", str(config)).code == 4

@@ -36,9 +36,9 @@ def plan_text(data: dict[str, Any]) -> str:
             ]
         )
     s = data["summary"]
-    return table(["ACTION", "REPOSITORY", "DIGEST", "TAGS", "PUSHED", "WHY"], rows) + (
-        f"\n{s['expire']} to expire, {s['keep']} kept, {s['images']} images"
-    )
+    text = table(["ACTION", "REPOSITORY", "DIGEST", "TAGS", "PUSHED", "WHY"], rows)
+    text += f"\n{s['expire']} to expire, {s['keep']} kept, {s['images']} images"
+    return "\n".join([text, *(f"note: {n}" for n in data.get("notes", []))])
 
 
 def _apps(ctx: Any, app: str | None, all_apps: bool) -> list[str]:

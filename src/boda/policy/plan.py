@@ -22,7 +22,8 @@ KEEP, EXPIRE = "keep", "expire"
 class Protection:
     """One reason an image must not be expired."""
 
-    kind: str  # current | rollback | pinned | min-age | child | referrer | unknown-age
+    #: current | rollback | pinned | env-tag | running | unreadable | min-age | unknown-age | child | referrer
+    kind: str
     detail: str
 
     def to_json(self) -> dict[str, str]:
@@ -39,6 +40,9 @@ class Facts:
     pins: Mapping[str, str] = field(default_factory=dict)  # digest -> reason
     min_age: timedelta = timedelta(0)
     unknown_age: frozenset[str] = frozenset()  # digests whose age nobody can prove
+    #: Protections found outside the ledger, by digest: environment tags in the registry, images
+    #: running in a runtime, manifests that cannot be read.
+    held: Mapping[str, Sequence[Protection]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,16 @@ class PlanEntry:
         }
 
 
+def duration_text(duration: timedelta) -> str:
+    """`1 day`, `12 hours`, `2 weeks`, `90 seconds`: the largest whole unit, for people."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
+
+
 def direct_protections(
     images: Sequence[EcrImage], facts: Facts, now: datetime
 ) -> dict[str, list[Protection]]:
@@ -86,13 +100,16 @@ def direct_protections(
             add(digest, Protection("rollback", f"rollback target {i} in {env}"))
     for digest, reason in facts.pins.items():
         add(digest, Protection("pinned", reason))
+    for digest, held in facts.held.items():
+        for protection in held:
+            add(digest, protection)
     for image in images:
         if image.subject is not None:
             continue  # a referrer has no age of its own: it stays and goes with its subject
         if image.digest in facts.unknown_age:
             add(image.digest, Protection("unknown-age", "no push time is known; boda cannot prove it is old"))
         elif now - image.pushed_at < facts.min_age:
-            add(image.digest, Protection("min-age", f"younger than {facts.min_age}"))
+            add(image.digest, Protection("min-age", f"younger than {duration_text(facts.min_age)}"))
     return out
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from boda.policy.plan import PlanEntry
 from boda.services.context import Context, identity
-from boda.services.expiry.plan import ExpiryPlan, plan
-from boda.services.expiry.protections import ledger_facts
+from boda.services.expiry.plan import ExpiryPlan, plan, require_known_app
+from boda.services.expiry.protections import apps_sharing, merged_facts
 from boda.types import Digest
 
 
@@ -43,6 +43,8 @@ def apply(
     progress: Callable[[str], None] | None = None,
 ) -> ApplyResult:
     """Delete what the plan expires, re-checking each image just before; without `yes` only plan."""
+    if yes:
+        require_known_app(ctx, app)
     expiry = plan(ctx, app, policy=policy, progress=progress)
     result = ApplyResult(expiry, applied=yes)
     if not yes:
@@ -78,16 +80,22 @@ def apply(
 def _recheck(ctx: Context, app: str, entry: PlanEntry, known_tags: set[str]) -> str | None:
     """Why `entry` must not be deleted now (None: go ahead). Raises when anything is unreadable.
 
-    Re-reads the ledger's protections, the digest, and every tag that appeared since the plan
-    (a tag that moved between existing names is a promotion, which the ledger shows).
+    Re-reads the ledger's protections (of every app sharing the repository), the environment tags
+    of the app's repository (strategy `tags`), the digest, and every tag that appeared since the
+    plan.
     """
-    facts = ledger_facts(ctx, app)
+    facts = merged_facts(ctx, apps_sharing(ctx, entry.repository, app))
     protected = set(facts.current.values()) | set(facts.pins)
     for digests in facts.rollback.values():
         protected |= set(digests)
     if entry.digest in protected:
         return "protected now (promoted, rollback target or pinned since the plan was made)"
     registry = ctx.registry
+    if ctx.config.strategy == "tags" and entry.repository == ctx.config.repository_for(app, None):
+        for env in ctx.config.environments:
+            head = registry.manifest_head(entry.repository, env.name)
+            if head is not None and str(head.digest) == entry.digest:
+                return f"tagged {env.name} in the registry now"
     if registry.manifest_head(entry.repository, entry.digest) is None:
         return "already gone"
     for tag in set(registry.tag_list(entry.repository)) - known_tags:

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from boda.errors import NotFound
 from boda.policy.ecr import evaluate
-from boda.policy.plan import EXPIRE, Facts, PlanEntry, plan_repository
-from boda.services.context import Context
+from boda.policy.plan import EXPIRE, PlanEntry, plan_repository
+from boda.services.context import Context, check_app
 from boda.services.expiry.inventory import read_inventory, repositories
 from boda.services.expiry.policy_file import policy_for
-from boda.services.expiry.protections import ledger_facts
+from boda.services.expiry.protections import Drift, apps_sharing, merged_facts, registry_holds
 
 
 def require_known_app(ctx: Context, app: str) -> None:
-    """Expiry needs the app's history: without it boda cannot prove any of its images unused."""
+    """Deleting needs the app's history: without it boda cannot prove any of its images unused."""
     try:
         ctx.require_app(app)
     except NotFound as exc:
-        raise NotFound(f"{exc.message}; refusing to plan expiry without its history", hint=exc.hint) from exc
+        raise NotFound(
+            f"{exc.message}; refusing to expire images without its history", hint=exc.hint
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class ExpiryPlan:
     app: str
     now: datetime
     entries: tuple[PlanEntry, ...]
+    #: Where the registry and the ledger disagree about an environment.
+    drift: tuple[Drift, ...] = ()
+    #: Whether the ledger knows builds of the app (else only the registry protects its images).
+    known_app: bool = True
 
     @property
     def expiring(self) -> list[PlanEntry]:
@@ -50,7 +56,22 @@ class ExpiryPlan:
                 "keep": sum(1 for e in self.entries if e.action != EXPIRE),
             },
             "images": [e.to_json() for e in self.entries],
+            "drift": [d.to_json() for d in self.drift],
+            "ledger_knows_app": self.known_app,
+            "notes": list(self.notes),
         }
+
+    @property
+    def notes(self) -> list[str]:
+        """What a person must know about this plan beyond each image's reasons."""
+        notes = []
+        if not self.known_app:
+            notes.append(
+                f"the ledger knows no build of {self.app}: only the registry's environment tags protect"
+                " its images, and gc apply refuses to delete any of them"
+            )
+        notes += [f"drift: {d.text}" for d in self.drift]
+        return notes
 
 
 def plan(
@@ -61,21 +82,29 @@ def plan(
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExpiryPlan:
-    """The expiry plan of `app`; reads everything it needs, or fails before deciding anything."""
-    require_known_app(ctx, app)
+    """The expiry plan of `app`; reads everything it needs, or fails before deciding anything.
+
+    Each repository is planned with the ledger's protections of every app that maps onto it and
+    with what the registry's environment tags name there.
+    """
+    check_app(app)
     rules = policy_for(ctx, policy)
     now = now or datetime.now(UTC)
-    facts = ledger_facts(ctx, app)
+    known = app in ctx.ledger.apps()
     entries: list[PlanEntry] = []
+    drift: list[Drift] = []
     for repo in repositories(ctx, app):
         if progress is not None:
             progress(f"reading {repo}: tags, manifests, index children and referrers")
         inventory = read_inventory(ctx, app, repo)
         if progress is not None:
             progress(f"read {repo}: {len(inventory.images)} manifests")
-        repo_facts = Facts(
-            facts.current, facts.rollback, facts.pins, facts.min_age, frozenset(inventory.unknown_age)
-        )
+        facts = merged_facts(ctx, apps_sharing(ctx, repo, app))
+        held, repo_drift = registry_holds(ctx, app, repo, inventory.images, facts)
+        drift += repo_drift
+        repo_facts = replace(facts, unknown_age=frozenset(inventory.unknown_age), held=held)
         decisions = evaluate(rules, inventory.images, now)
         entries += plan_repository(repo, inventory.images, decisions, repo_facts, now)
-    return ExpiryPlan(app, now, tuple(entries))
+    if not known and not entries:
+        require_known_app(ctx, app)  # nothing in the registry either: a mistyped name, say so
+    return ExpiryPlan(app, now, tuple(entries), tuple(drift), known)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from boda.errors import UsageError
 from boda.policy.ecr import evaluate, parse_policy
-from boda.policy.plan import EXPIRE, Facts, plan_repository
+from boda.policy.plan import EXPIRE, plan_repository
 from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context
 from boda.services.expiry.inventory import read_inventory, repositories
 from boda.services.expiry.plan import require_known_app
 from boda.services.expiry.policy_file import policy_for
-from boda.services.expiry.protections import ledger_facts
+from boda.services.expiry.protections import apps_sharing, merged_facts, registry_holds
 
 
 def policy_check(
@@ -35,17 +36,14 @@ def policy_check(
     else:
         rules = policy_for(ctx, policy)
     now = now or datetime.now(UTC)
-    facts = ledger_facts(ctx, app)
     at_risk = []
     for repo in repositories(ctx, app):
         inventory = read_inventory(ctx, app, repo)
+        facts = merged_facts(ctx, apps_sharing(ctx, repo, app))
+        held, _drift = registry_holds(ctx, app, repo, inventory.images, facts)
         decisions = {d.digest: d for d in evaluate(rules, inventory.images, now) if d.action == "expire"}
         entries = plan_repository(
-            repo,
-            inventory.images,
-            list(decisions.values()),
-            Facts(facts.current, facts.rollback, facts.pins, facts.min_age),
-            now,
+            repo, inventory.images, list(decisions.values()), replace(facts, held=held), now
         )
         for entry in entries:
             if entry.digest in decisions and entry.action != EXPIRE:
