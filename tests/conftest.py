@@ -18,6 +18,7 @@ SERVICE_FIXTURES = {
     "registry": "registry",
     "registry2": "registry",
     "auth_registry": "registry",
+    "own_registry": "registry",
     "postgres_admin_url": "postgres",
     "moto_endpoint": "ecr",
 }

@@ -17,6 +17,7 @@ from boda.registry.base import Registry
 from boda.services.imagegen import SyntheticImage, make_image, make_index, push
 from fixtures.cli import Run
 from fixtures.config import boda_toml
+from fixtures.registry import RegistryProcess, _start
 
 
 def sha(n: int | str) -> str:
@@ -127,3 +128,13 @@ def strategy(request: pytest.FixtureRequest) -> str:
 def project(tmp_path: Path, backend_url: str, strategy: str, sqlite_url: str, boda: Any) -> Iterator[Project]:
     """A project on each backend and strategy with a SQLite ledger."""
     yield make_project(tmp_path / "project", backend_url, sqlite_url, strategy, boda)
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+    """A registry of this test alone: garbage collection must not touch other tests' images."""
+    process = _start(tmp_path / "gc-registry")
+    try:
+        yield process
+    finally:
+        process.stop()

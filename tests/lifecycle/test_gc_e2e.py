@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from boda.ledger import open_ledger
 from boda.services.imagegen import make_image, make_referrer, push
 from boda.types import Digest
 from conftest import Project, make_project
-from fixtures.registry import RegistryProcess, _start, skopeo_copy
+from fixtures.registry import RegistryProcess, skopeo_copy
 
 RUTHLESS = {
     "rules": [
@@ -26,16 +25,6 @@ RUTHLESS = {
     ]
 }
 RETENTION = '\n[retention]\nrollback_depth = 2\nmin_age = "0s"\npolicy = "lifecycle.json"\n'
-
-
-@pytest.fixture
-def own_registry(tmp_path: Path) -> Iterator[RegistryProcess]:
-    """A registry of this test alone: garbage collection must not touch other tests' images."""
-    process = _start(tmp_path / "gc-registry")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def pull_whole(p: Project, tmp_path: Path, repo: str, digest: str) -> None:

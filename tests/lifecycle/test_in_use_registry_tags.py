@@ -111,3 +111,25 @@ def test_repos_strategy_protects_every_tagged_image_of_an_environment_repository
     assert entry["action"] == "keep" and "env-tag" in {r.get("protection") for r in entry["reasons"]}
     assert p.boda("gc", "apply", app, "--yes").code == 0
     pull_whole(p, tmp_path, prd_repo, by_hand)
+
+
+def test_verify_deep_finds_what_a_registry_garbage_collection_took(
+    tmp_path: Path, own_registry: Any, sqlite_url: str, boda: Any
+) -> None:
+    p = make_project(tmp_path / "p", own_registry.url, sqlite_url, "tags", boda, extra=RETENTION)
+    app = p.app("multi")
+    commit, digest = p.build(app, 0, index=True)
+    assert p.boda("promote", app, "--to", "dev", "--commit", commit).code == 0
+    deep = p.boda("verify", app, "--deep", "--json")
+    assert deep.code == 0, deep.out
+    assert deep.json["checked"] > 4
+    # Registry 2.8's --delete-untagged deletes the untagged children of a tagged index.
+    own_registry.garbage_collect(delete_untagged=True)
+    assert p.boda("verify", app).code == 0  # tags and top-level digests still agree
+    deep = p.boda("verify", app, "--deep", "--json")
+    assert deep.code == 5
+    kinds = {d["kind"] for d in deep.json["drifts"]}
+    assert "missing-manifest" in kinds
+    assert all("current in dev" in d["why"] for d in deep.json["drifts"])
+    assert "child of" in p.boda("verify", app, "--deep").out
+    assert digest

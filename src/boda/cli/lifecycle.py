@@ -224,13 +224,16 @@ def whereis_text(data: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("app")
+@click.option(
+    "--deep", is_flag=True, help="Also check that every image in use pulls whole: each child and blob."
+)
 @json_option
-def verify(app: str, as_json: bool) -> None:
+def verify(app: str, deep: bool, as_json: bool) -> None:
     """Compare the registry with the ledger; exit 5 with the list of drifts when they differ."""
     from boda.services.verify import verify as run
 
     with open_context() as ctx:
-        result = run(ctx, app)
+        result = run(ctx, app, deep=deep)
     emit(
         result.to_json(),
         as_json,
@@ -239,6 +242,7 @@ def verify(app: str, as_json: bool) -> None:
             if d["ok"]
             else "\n".join(
                 f"drift: {x['kind']} {x['where']}: expected {short(x['expected'])}, found {short(x['found'])}"
+                + (f" ({x['why']})" if x.get("why") else "")
                 for x in d["drifts"]
             )
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -14,14 +15,22 @@ from boda.services.context import Context
 class Drift:
     """One disagreement between the registry and the ledger."""
 
-    kind: str  # "environment" | "commit-tag" | "missing"
+    kind: str  # "environment" | "commit-tag" | "missing" | "missing-manifest" | "missing-blob"
     where: str
     expected: str
     found: str | None
+    #: Why it matters (deep checks: which image in use needs it).
+    why: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
-        return {"kind": self.kind, "where": self.where, "expected": self.expected, "found": self.found}
+        return {
+            "kind": self.kind,
+            "where": self.where,
+            "expected": self.expected,
+            "found": self.found,
+            "why": self.why,
+        }
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,12 @@ class VerifyResult:
         }
 
 
-def verify(ctx: Context, app: str) -> VerifyResult:
-    """Check environment tags (or repositories), commit tags and that every current digest exists."""
+def verify(ctx: Context, app: str, *, deep: bool = False) -> VerifyResult:
+    """Check environment tags (or repositories), commit tags and that every current digest exists.
+
+    With `deep`, also that every image in use (current anywhere, or a rollback target) can be
+    pulled whole: every child of an index and every blob, by HEAD; what is missing is drift.
+    """
     ctx.require_app(app)
     registry = ctx.registry
     config = ctx.config
@@ -88,4 +101,57 @@ def verify(ctx: Context, app: str) -> VerifyResult:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         drifts = tuple(d for d in pool.map(run, checks) if d is not None)
-    return VerifyResult(app, len(checks), drifts)
+    checked = len(checks)
+    if deep:
+        deep_checked, missing = _deep(ctx, app, pool_size=8)
+        checked += deep_checked
+        drifts += tuple(missing)
+    return VerifyResult(app, checked, drifts)
+
+
+def in_use(ctx: Context, app: str) -> dict[tuple[str, str], str]:
+    """(repository, digest) -> why, for every image of `app` in use: current in an environment or
+    within its rollback window, in the repository a deployment pulls it from."""
+    config = ctx.config
+    found: dict[tuple[str, str], str] = {}
+    depth = config.retention.rollback_depth
+    for env in config.environments:
+        current = ctx.ledger.current(app, env.name)
+        if current is None:
+            continue
+        repo = config.repository_for(app, env.name)
+        found.setdefault((repo, str(current.digest)), f"current in {env.name}")
+        for n, digest in enumerate(ctx.ledger.previous_digests(app, env.name, depth), start=1):
+            found.setdefault((repo, str(digest)), f"rollback target {n} in {env.name}")
+    return found
+
+
+def _deep(ctx: Context, app: str, *, pool_size: int) -> tuple[int, list[Drift]]:
+    """Walk every image in use down to its blobs; (checks made, what is missing)."""
+    registry = ctx.registry
+    counted = [0]
+    lock = threading.Lock()
+
+    def count(n: int = 1) -> None:
+        with lock:
+            counted[0] += n
+
+    def walk(repo: str, digest: str, why: str) -> list[Drift]:
+        count()
+        try:
+            manifest = registry.manifest_get(repo, digest)
+        except NotFound:
+            return [Drift("missing-manifest", f"{repo}@{digest}", digest, None, why)]
+        missing: list[Drift] = []
+        for child in manifest.children:
+            missing += walk(repo, str(child.digest), f"child of {digest[:19]} ({why})")
+        for blob in manifest.blobs:
+            count()
+            if registry.blob_head(repo, blob.digest) is None:
+                missing.append(Drift("missing-blob", f"{repo}@{blob.digest}", str(blob.digest), None, why))
+        return missing
+
+    targets = in_use(ctx, app)
+    with ThreadPoolExecutor(max_workers=pool_size) as pool:
+        results = list(pool.map(lambda item: walk(item[0][0], item[0][1], item[1]), targets.items()))
+    return counted[0], [d for found in results for d in found]
