@@ -24,6 +24,8 @@ RUTHLESS = {
         }
     ]
 }
+pytestmark = pytest.mark.registry
+
 RETENTION = '\n[retention]\nrollback_depth = 2\nmin_age = "0s"\npolicy = "lifecycle.json"\n'
 
 
