@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -252,7 +253,8 @@ def kms_client(key: str) -> KMSClient:
 
     region = key.split(":")[3] if key.startswith("arn:") and key.count(":") >= 5 else None
     try:
-        client = boto3.client(
+        # A session of its own: credentials are read now, not cached from an earlier client.
+        client = boto3.session.Session().client(
             "kms",
             region_name=region,
             config=Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_extra="boda"),
@@ -271,7 +273,9 @@ def _kms_public_key(client: KMSClient, key: str) -> tuple[PublicKey, str]:
         if error is None:
             raise
         raise error from exc
-    spec, usage = answer.get("KeySpec", ""), answer.get("KeyUsage", "")
+    # KeySpec, or the older name of the same field (some KMS stand-ins answer only that one).
+    spec = answer.get("KeySpec") or answer.get("CustomerMasterKeySpec", "")
+    usage = answer.get("KeyUsage", "")
     if usage != "SIGN_VERIFY" or spec != KMS_KEY_SPEC:
         raise UsageError(
             f"KMS key {key} is a {spec or 'unknown'} key for {usage or 'unknown use'}; boda signs with"
@@ -289,6 +293,7 @@ def _kms_public_key(client: KMSClient, key: str) -> tuple[PublicKey, str]:
     return loaded, answer.get("KeyId") or key
 
 
+_KMS_CREDENTIALS = frozenset({"UnrecognizedClientException", "ExpiredTokenException", "InvalidClientTokenId"})
 _KMS_BAD_INPUT = frozenset(
     {
         "NotFoundException",
@@ -311,11 +316,18 @@ def _kms_error(exc: Exception, doing: str) -> Exception | None:
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), " ".join(str(error.get("Message", "")).split())
-        text = f"{doing} failed: {code}: {message}".rstrip(": ")
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        # An XML error body where JSON was expected (some KMS stand-ins): its <Code> and <Message>.
+        for tag in ("Code", "Message"):
+            found = re.search(rf"<{tag}>(.*?)</{tag}>", message, re.S)
+            if found and message.lstrip().startswith("<"):
+                code = found.group(1) if tag == "Code" else code
+                message = found.group(1) if tag == "Message" else message
+        text = f"{doing} failed: {code}: {' '.join(message.split())}".rstrip(": ")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _KMS_BAD_INPUT:
             return UsageError(text)
-        if "AccessDenied" in code or code in ("UnrecognizedClientException", "ExpiredTokenException"):
+        if "AccessDenied" in code or code in _KMS_CREDENTIALS or status == 403:
             return Unavailable(text, hint="the credentials need kms:Sign and kms:GetPublicKey on this key")
         return Unavailable(text)
     if isinstance(exc, NoCredentialsError):
