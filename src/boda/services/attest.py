@@ -36,7 +36,7 @@ from boda.attest.statement import (
     timestamp,
 )
 from boda.config import Config, Environment
-from boda.errors import DigestMismatch, NotFound, Unavailable, UsageError
+from boda.errors import BodaError, DigestMismatch, NotFound, Unavailable, UsageError
 from boda.types import Descriptor, Digest, Reference
 
 if TYPE_CHECKING:
@@ -95,8 +95,13 @@ def holders(registry: Registry, repos: Iterable[str], digest: Digest) -> list[tu
             head = registry.manifest_head(repo, str(digest))
         except NotFound:
             head = None
-        if head is not None:
-            out.append((repo, head))
+        if head is None:
+            continue
+        if head.size is None:  # ECR tells no size without reading the manifest
+            manifest = registry.manifest_get(repo, str(digest))
+            out.append((repo, Descriptor(manifest.media_type, manifest.digest, manifest.size)))
+        else:
+            out.append((repo, Descriptor(head.media_type, head.digest, head.size)))
     if not out:
         raise NotFound(
             f"{digest} is in none of {', '.join(tried)}: there is no image to attach a statement to"
@@ -546,6 +551,21 @@ def sign_promotions(
     return pending
 
 
+def _carry_statements(ctx: Context, repos: Sequence[str], digest: Digest) -> None:
+    """Copy the statements the environment's repository (`repos[0]`) lacks from the app's
+    repository (`repos[-1]`): a promotion that copied from the environment's own repository (a
+    rollback, a digest promoted there before) carried none of the newer evidence."""
+    if len(repos) < 2 or not ctx.config.copy_referrers:
+        return
+    from boda.registry.copy import copy_image
+
+    registry = ctx.registry
+    try:
+        copy_image(registry, repos[-1], str(digest), registry, repos[0], None, expect=digest, referrers=True)
+    except NotFound:
+        return  # the app's repository no longer holds the image: nothing to carry from there
+
+
 class Placed(Protocol):
     """What `publish_promotions` needs of a placement (boda.services.promote.Placement)."""
 
@@ -574,7 +594,7 @@ def publish_promotions(
     """
     placed = {(p.app, p.env, p.digest): p for p in placements}
     written = []
-    failures = []
+    failures: list[tuple[PromotionClaim, BodaError]] = []
     for item in pending:
         claim = item.claim
         placement = placed.get((claim.app, claim.env, claim.digest))
@@ -584,12 +604,17 @@ def publish_promotions(
         if not promotions:
             continue
         promotion = promotions[0]
+        repos = _statement_repos(ctx.config, claim.app, claim.env)[::-1]  # the environment's first
+        try:
+            _carry_statements(ctx, repos, claim.digest)
+        except (Unavailable, DigestMismatch) as exc:
+            failures.append((claim, exc))
+            continue
         if not placement.changed and any(
             a.promotion_id == promotion.id
             for a in ctx.ledger.attestations(claim.app, claim.env, claim.digest)
         ):
             continue
-        repos = _statement_repos(ctx.config, claim.app, claim.env)[::-1]  # the environment's first
         try:
             places = holders(ctx.registry, repos, claim.digest)
             # The same image descriptor makes the same artifact: one statement digest everywhere.
