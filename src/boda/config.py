@@ -503,6 +503,13 @@ name = "prd"
 after = "stg"
 requires = ["tests", "signoff"]
 
+# Signed evidence and promotions (boda keys generate; README: Signed evidence and promotion
+# attestations): every evidence, promotion and rollback also becomes a signed statement attached
+# to the image, checked before deploys with `boda attest verify IMAGE --env prd`.
+# [evidence]
+# sign = "ci.key.pem"                        # or "kms:arn:aws:kms:REGION:ACCOUNT:key/ID"
+# verify = ["ci.pub.pem"]
+
 [retention]
 rollback_depth = 3                           # previous digests per environment kept for rollback
 min_age = "1d"                               # never expire anything younger

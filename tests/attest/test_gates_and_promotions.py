@@ -307,3 +307,36 @@ def raw(url: str, statement: str) -> None:
         return
     with psycopg.connect(url, autocommit=True) as pg:
         pg.execute(statement.encode())
+
+
+def test_the_api_and_the_dashboard_show_signed_evidence_and_its_signer(project: SignedProject) -> None:
+    from fastapi.testclient import TestClient
+
+    from boda.config import load_config
+    from boda.web.app import create_app
+
+    p = project
+    app = p.app("web")
+    commit, _ = p.build(app, 1)
+    p.ok("promote", app, "--to", "dev", "--commit", commit, "--sign", p.key)
+    p.ok(
+        "evidence",
+        app,
+        "--env",
+        "dev",
+        "--commit",
+        commit,
+        "--kind",
+        "tests",
+        "--result",
+        "pass",
+        "--sign",
+        p.key,
+    )
+    keyid = p.ok("keys", "public", p.key, "--json").json["keyid"]
+    client = TestClient(create_app(load_config(p.config)))
+    dev = client.get(f"/api/apps/{app}/status").json()["environments"][0]
+    assert dev["current"]["signed"] is True and dev["current"]["signer"] == keyid
+    assert [(e["kind"], e["signed"], e["signer"]) for e in dev["evidence"]] == [("tests", True, keyid)]
+    page = client.get("/").text
+    assert "e.signed" in page and "cur.signed" in page
