@@ -36,11 +36,16 @@ MAX_DURATION = timedelta(days=100 * 366)
 
 @dataclass(frozen=True)
 class Environment:
-    """A stage: its upstream (`after`) and the evidence kinds it requires from there."""
+    """A stage: its upstream (`after`) and the evidence kinds it requires from there.
+
+    With `requires_signed`, the gate also reads the signed statements from the registry and
+    verifies them (boda.services.attest), not only the ledger's rows.
+    """
 
     name: str
     after: str | None = None
     requires: tuple[str, ...] = ()
+    requires_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,11 @@ class Config:
     ecr: EcrSettings = field(default_factory=EcrSettings)
     #: Evidence kinds no environment requires but that may be recorded (`[evidence] kinds`).
     extra_evidence_kinds: tuple[str, ...] = ()
+    #: The key evidence, promotions and rollbacks are signed with (`[evidence] sign`): an absolute
+    #: PEM path or `kms:KEY`. None: unsigned unless a command names a key.
+    evidence_sign: str | None = None
+    #: The keys signed statements are verified with (`[evidence] verify`), same forms.
+    evidence_verify: tuple[str, ...] = ()
     base_dir: Path = field(default_factory=Path.cwd)
     path: Path | None = None
 
@@ -228,7 +238,14 @@ class _Parser:
         environments = self._environments(data.get("environments", []))
         retention = self._retention(self._table(data, "retention"))
         ecr = self._ecr(self._table(data, "ecr"))
-        extra_kinds = self._evidence(self._table(data, "evidence"))
+        extra_kinds, sign, verify = self._evidence(self._table(data, "evidence"))
+        if not (sign or verify):
+            for i, env in enumerate(environments):
+                if env.requires_signed:
+                    raise self.fail(
+                        "needs a key to verify with: set [evidence] verify (or sign)",
+                        ["environments", i, "requires_signed"],
+                    )
         return Config(
             registry=registry,
             ledger=ledger,
@@ -240,6 +257,8 @@ class _Parser:
             retention=retention,
             ecr=ecr,
             extra_evidence_kinds=extra_kinds,
+            evidence_sign=sign,
+            evidence_verify=verify,
             base_dir=base,
             path=self.path,
         )
@@ -306,7 +325,7 @@ class _Parser:
             at: list[str | int] = ["environments", i]
             if not isinstance(item, dict):
                 raise self.fail("must be a table", at)
-            self._unknown(item, {"name", "after", "requires"}, at)
+            self._unknown(item, {"name", "after", "requires", "requires_signed"}, at)
             if "name" not in item:
                 raise self.fail("is required", [*at, "name"])
             name = self._str(item, "name", at, "")
@@ -326,7 +345,12 @@ class _Parser:
                 raise self.fail(
                     "needs `after`: evidence is required from an upstream environment", [*at, "requires"]
                 )
-            envs.append(Environment(name, after, tuple(requires)))
+            signed = self._bool(item, "requires_signed", at, False)
+            if signed and not requires:
+                raise self.fail(
+                    "needs `requires`: there is no evidence to require signed", [*at, "requires_signed"]
+                )
+            envs.append(Environment(name, after, tuple(requires), signed))
         if not envs:
             raise self.fail(
                 "define at least one environment ([[environments]] with a name)", ["environments"]
@@ -369,13 +393,31 @@ class _Parser:
         base = self.path.resolve().parent
         return Retention(depth, min_age, age_from, (base / policy) if policy else None)
 
-    def _evidence(self, data: Mapping[str, Any]) -> tuple[str, ...]:
+    def _evidence(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+        """(extra kinds, signing key, verification keys) of `[evidence]`."""
         at: list[str | int] = ["evidence"]
-        self._unknown(data, {"kinds"}, at)
+        self._unknown(data, {"kinds", "sign", "verify"}, at)
         kinds = data.get("kinds", [])
         if not isinstance(kinds, list) or not all(_is_evidence_kind(k) for k in kinds):
             raise self.fail('must be a list of evidence kinds such as ["scan", "perf"]', [*at, "kinds"])
-        return tuple(kinds)
+        sign = data.get("sign")
+        if sign is not None and (not isinstance(sign, str) or not sign.strip()):
+            raise self.fail('must be a PEM private key file or "kms:KEY-ID-OR-ARN"', [*at, "sign"])
+        verify = data.get("verify", [])
+        if isinstance(verify, str):
+            verify = [verify]
+        if not isinstance(verify, list) or not all(isinstance(v, str) and v.strip() for v in verify):
+            raise self.fail(
+                'must be a PEM public key file or "kms:KEY-ID-OR-ARN", or a list of them', [*at, "verify"]
+            )
+        return tuple(kinds), self._key(sign) if sign else None, tuple(self._key(v) for v in verify)
+
+    def _key(self, spec: str) -> str:
+        """A key name with a relative file path anchored at the config file's folder."""
+        if spec.startswith("kms:"):
+            return spec
+        path = Path(spec).expanduser()
+        return str(path if path.is_absolute() else self.path.resolve().parent / path)
 
     def _ecr(self, data: Mapping[str, Any]) -> EcrSettings:
         at: list[str | int] = ["ecr"]
@@ -460,6 +502,13 @@ requires = ["tests"]
 name = "prd"
 after = "stg"
 requires = ["tests", "signoff"]
+
+# Signed evidence and promotions (boda keys generate; README: Signed evidence and promotion
+# attestations): every evidence, promotion and rollback also becomes a signed statement attached
+# to the image, checked before deploys with `boda attest verify IMAGE --env prd`.
+# [evidence]
+# sign = "ci.key.pem"                        # or "kms:arn:aws:kms:REGION:ACCOUNT:key/ID"
+# verify = ["ci.pub.pem"]
 
 [retention]
 rollback_depth = 3                           # previous digests per environment kept for rollback

@@ -91,11 +91,24 @@ def test_build_promote_rollback_status(project: Project, index: bool) -> None:
         "promoted_by",
         "kind",
         "expired",
+        "signed",
+        "signer",
+        "statement",
     }
     assert [x["digest"] for x in envs["prd"]["previous"]] == [d0]
     assert [x["digest"] for x in envs["dev"]["previous"]] == [d1, d0]
     assert {e["kind"] for e in envs["stg"]["evidence"]} == {"tests", "signoff"}
-    assert set(envs["stg"]["evidence"][0]) == {"kind", "result", "by", "at", "url"}
+    assert set(envs["stg"]["evidence"][0]) == {
+        "kind",
+        "result",
+        "by",
+        "at",
+        "url",
+        "signed",
+        "signer",
+        "statement",
+    }
+    assert envs["prd"]["current"]["signed"] is False and envs["stg"]["evidence"][0]["signed"] is False
 
     # Strategy-specific registry state.
     if p.strategy == "tags":

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, plural, short, table, when
-from boda.cli.root import by_option, json_option, open_context
+from boda.cli.root import by_option, json_option, open_context, sign_option
 from boda.errors import EXIT_CONFLICT
 
 
@@ -42,6 +42,7 @@ def build(
 @click.option("--kind", required=True, help="What was checked, e.g. tests, signoff, scan.")
 @click.option("--result", required=True, help="pass or fail.")
 @click.option("--url", help="Where the details are (a CI run, a ticket).")
+@sign_option
 @by_option
 @json_option
 def evidence(
@@ -52,6 +53,7 @@ def evidence(
     kind: str,
     result: str,
     url: str | None,
+    sign: str | None,
     by: str | None,
     as_json: bool,
 ) -> None:
@@ -60,13 +62,23 @@ def evidence(
 
     with open_context() as ctx:
         out = record_evidence(
-            ctx, app, env=env, kind=kind, result=result, commit=commit, digest=digest, url=url, by=by
+            ctx,
+            app,
+            env=env,
+            kind=kind,
+            result=result,
+            commit=commit,
+            digest=digest,
+            url=url,
+            by=by,
+            sign=sign,
         )
     emit(
         out.to_json(),
         as_json,
         lambda d: (
             f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']} (by {d['by']})"
+            + (f", signed (statement {short(d['statement'])})" if d["signed"] else "")
         ),
     )
 
@@ -78,6 +90,7 @@ def evidence(
 @click.option("--digest", help="The digest to promote (one app only).")
 @click.option("--reason", help="Why; required with --force.")
 @click.option("--force", is_flag=True, help="Bypass the gate (needs --reason; recorded as forced).")
+@sign_option
 @by_option
 @json_option
 def promote(
@@ -87,6 +100,7 @@ def promote(
     digest: str | None,
     reason: str | None,
     force: bool,
+    sign: str | None,
     by: str | None,
     as_json: bool,
 ) -> None:
@@ -94,7 +108,9 @@ def promote(
     from boda.services.promote import promote as run
 
     with open_context() as ctx:
-        result = run(ctx, list(apps), to=to, commit=commit, digest=digest, by=by, reason=reason, force=force)
+        result = run(
+            ctx, list(apps), to=to, commit=commit, digest=digest, by=by, reason=reason, force=force, sign=sign
+        )
     emit(result.to_json(), as_json, lambda d: "\n".join(p["reference"] for p in d["promotions"]))
 
 
@@ -103,14 +119,17 @@ def promote(
 @click.option("--env", required=True, help="The environment to roll back.")
 @click.option("--to", "to", help="A digest or commit that was current there before (default: the previous).")
 @click.option("--reason", help="Why.")
+@sign_option
 @by_option
 @json_option
-def rollback(app: str, env: str, to: str | None, reason: str | None, by: str | None, as_json: bool) -> None:
+def rollback(
+    app: str, env: str, to: str | None, reason: str | None, sign: str | None, by: str | None, as_json: bool
+) -> None:
     """Put the previous digest of ENV back (or the one named with --to)."""
     from boda.services.promote import rollback as run
 
     with open_context() as ctx:
-        placement = run(ctx, app, env=env, to=to, by=by, reason=reason)
+        placement = run(ctx, app, env=env, to=to, by=by, reason=reason, sign=sign)
     emit(placement.to_json(), as_json, lambda d: d["reference"])
 
 
@@ -118,7 +137,13 @@ def status_text(data: dict[str, Any]) -> str:
     rows = []
     for env in data["environments"]:
         cur = env["current"]
-        ev = ", ".join(f"{e['kind']}:{e['result']}" for e in env["evidence"]) or "-"
+        ev = (
+            ", ".join(
+                f"{e['kind']}:{e['result']}" + ("[signed]" if e.get("signed") else "")
+                for e in env["evidence"]
+            )
+            or "-"
+        )
         prev = (
             " ".join(short(p["digest"]) + (" (expired)" if p["expired"] else "") for p in env["previous"])
             or "-"

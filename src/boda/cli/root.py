@@ -29,6 +29,16 @@ def by_option(func: F) -> F:
     return click.option("--by", help="Who is acting (default: CI identity, then $USER).")(func)
 
 
+def sign_option(func: F) -> F:
+    """`--sign KEY`: sign what the command records (a PEM private key file or kms:KEY-ID-OR-ARN)."""
+    return click.option(
+        "--sign",
+        metavar="KEY",
+        help="Also write a signed statement of it, signed with KEY: a PEM private key or"
+        " kms:KEY-ID-OR-ARN (default: [evidence] sign).",
+    )(func)
+
+
 def policy_option(
     help: str = "An ECR lifecycle policy JSON file (default: retention.policy).", *, required: bool = False
 ) -> Callable[[F], F]:
@@ -42,13 +52,19 @@ def policy_option(
     )
 
 
-def open_context() -> Any:
-    """Load the config named on the root group and return a services Context."""
+def load_root_config() -> Any:
+    """The config named on the root group (or found from the working directory)."""
     from boda.config import load_config
-    from boda.services.context import Context
 
     obj = click.get_current_context().find_root().obj or {}
-    return Context(load_config(obj.get("config")))
+    return load_config(obj.get("config"))
+
+
+def open_context() -> Any:
+    """Load the config named on the root group and return a services Context."""
+    from boda.services.context import Context
+
+    return Context(load_root_config())
 
 
 # Which module defines each command: only the module of the command being run is imported, so
@@ -74,6 +90,8 @@ COMMAND_MODULES = {
     "demo": "tools",
     "ecr": "ecr",
     "serve": "web",
+    "attest": "attest",
+    "keys": "attest",
 }
 
 

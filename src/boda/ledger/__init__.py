@@ -19,6 +19,7 @@ from boda.ledger._sql import Clock
 from boda.ledger.base import (
     EVIDENCE_RESULTS,
     PROMOTION_KINDS,
+    Attestation,
     Build,
     Event,
     Evidence,
@@ -32,6 +33,7 @@ from boda.locations import LedgerLocation, redact_url
 __all__ = [
     "EVIDENCE_RESULTS",
     "PROMOTION_KINDS",
+    "Attestation",
     "Build",
     "Event",
     "Evidence",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import Conflict, LedgerError, NotFound, UsageError
+from boda.ledger.attestations import AttestationQueries
 from boda.ledger.base import (
     EVIDENCE_RESULTS,
     PROMOTION_KINDS,
@@ -164,8 +165,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlLedger:
+class SqlLedger(AttestationQueries):
     """The `Ledger` over a `Dialect`. Thread-safe: one operation (or open transaction) at a time."""
+
+    _db: Dialect
 
     def __init__(self, db: Dialect, clock: Clock | None = None) -> None:
         self._db = db

@@ -64,6 +64,25 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Attestation:
+    """A signed statement boda wrote to the registry as a referrer of `digest`: the evidence or
+    promotion it attests, its artifact's digest (`statement`), and the key that signed it."""
+
+    id: int
+    app: str
+    env: str
+    digest: Digest
+    statement: Digest
+    predicate_type: str
+    signer: str
+    repository: str
+    evidence_id: int | None
+    promotion_id: int | None
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
 class Pin:
     """A digest protected from expiry by hand."""
 
@@ -178,6 +197,47 @@ class Ledger(Protocol):
 
     def evidence(self, app: str, env: str | None = None, digest: Digest | None = None) -> list[Evidence]:
         """All evidence matching the filters, newest first."""
+        ...
+
+    # attestations (boda.ledger.attestations)
+    def record_signed_evidence(
+        self,
+        app: str,
+        *,
+        env: str,
+        digest: Digest,
+        kind: str,
+        result: str,
+        by: str,
+        url: str | None,
+        statement: Digest,
+        predicate_type: str,
+        signer: str,
+        repository: str,
+    ) -> tuple[Evidence, Attestation]:
+        """Record evidence and the signed statement attesting it, in one transaction."""
+        ...
+
+    def record_attestation(
+        self,
+        app: str,
+        *,
+        env: str,
+        digest: Digest,
+        statement: Digest,
+        predicate_type: str,
+        signer: str,
+        repository: str,
+        by: str,
+        promotion_id: int,
+    ) -> Attestation:
+        """Record the signed statement attesting a promotion."""
+        ...
+
+    def attestations(
+        self, app: str, env: str | None = None, digest: Digest | None = None
+    ) -> list[Attestation]:
+        """Every recorded attestation matching the filters, newest first."""
         ...
 
     # promotions

@@ -14,19 +14,23 @@ from boda.services.context import Context, identity
 from boda.types import EVIDENCE_RESULTS, validate_evidence_kind
 
 if TYPE_CHECKING:
-    from boda.ledger.base import Evidence
+    from boda.ledger.base import Attestation, Evidence
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[\x21-\x7e\u00a0-\U0010ffff]+\Z")
 
 
-def evidence_json(item: Evidence) -> dict[str, Any]:
-    """The JSON shape of one evidence entry in status and evidence output."""
+def evidence_json(item: Evidence, attestation: Attestation | None = None) -> dict[str, Any]:
+    """The JSON shape of one evidence entry in status and evidence output; `signed` evidence also
+    names its `signer` (key id or KMS key ARN) and its `statement` (the artifact's digest)."""
     return {
         "kind": item.kind,
         "result": item.result,
         "by": item.by,
         "at": item.at.isoformat(),
         "url": item.url,
+        "signed": attestation is not None,
+        "signer": attestation.signer if attestation else None,
+        "statement": str(attestation.statement) if attestation else None,
     }
 
 
@@ -47,6 +51,7 @@ class EvidenceResult:
     digest: str
     commit: str
     evidence: Evidence
+    attestation: Attestation | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -55,7 +60,7 @@ class EvidenceResult:
             "env": self.env,
             "digest": self.digest,
             "commit": self.commit,
-            **evidence_json(self.evidence),
+            **evidence_json(self.evidence, self.attestation),
         }
 
 
@@ -83,8 +88,13 @@ def record_evidence(
     digest: str | None = None,
     url: str | None = None,
     by: str | None = None,
+    sign: str | None = None,
 ) -> EvidenceResult:
-    """Record a pass or fail of `kind` for a build in `env`; the latest result per kind counts."""
+    """Record a pass or fail of `kind` for a build in `env`; the latest result per kind counts.
+
+    With a key (`sign`, else `[evidence] sign`) the evidence is also a signed in-toto statement
+    attached to the image in the registry, recorded with the evidence.
+    """
     if result not in EVIDENCE_RESULTS:
         raise UsageError(f"invalid result {result!r}: expected pass or fail")
     check_kind(ctx.config, validate_evidence_kind(kind))
@@ -100,6 +110,18 @@ def record_evidence(
             " be about it",
             hint=f"promote it to {env} first; evidence is gathered where the image runs",
         )
+    # -- signed evidence (boda.services.attest): key checked, statement signed and attached, then
+    # evidence and statement recorded together; a key that cannot sign writes nothing.
+    if sign is not None or ctx.config.evidence_sign:
+        from boda.services import attest  # cryptography is imported only to sign
+
+        signer = attest.signer_for(ctx.config, sign)
+        assert signer is not None
+        item, attestation = attest.record_signed_evidence(
+            ctx, signer, build, env=env, kind=kind, result=result, by=identity(by), url=url
+        )
+        return EvidenceResult(app, env, str(build.digest), build.commit, item, attestation)
+    # -- end of signed evidence
     item = ctx.ledger.record_evidence(
         app=app, env=env, digest=build.digest, kind=kind, result=result, url=url, by=identity(by)
     )

@@ -22,6 +22,7 @@ from boda.types import Digest, is_digest
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Promotion
+    from boda.services.attest import PendingPromotion
 
 PROMOTE, ROLLBACK, FORCE = "promote", "rollback", "force"
 
@@ -70,6 +71,11 @@ def gate_failures(ctx: Context, app: str, env: Environment, digest: Digest) -> l
             reasons.append(f"no {kind!r} evidence in {upstream}")
         elif item.result != "pass":
             reasons.append(f"latest {kind!r} evidence in {upstream} is {item.result} (by {item.by})")
+    # -- signed evidence (boda.services.attest): with `requires_signed`, the registry's statements too
+    if env.requires_signed:
+        from boda.services.attest import signed_gate_failures
+
+        reasons.extend(signed_gate_failures(ctx, app, env, digest))
     return reasons
 
 
@@ -96,8 +102,12 @@ def promote(
     reason: str | None = None,
     force: bool = False,
     concurrency: int = 8,
+    sign: str | None = None,
 ) -> PromotionResult:
-    """Promote each app's build of `commit` (or `digest`) to `to`; all gates first, then all writes."""
+    """Promote each app's build of `commit` (or `digest`) to `to`; all gates first, then all writes.
+
+    With a key (`sign`, else `[evidence] sign`) each promotion also gets a signed statement.
+    """
     if not apps:
         raise UsageError("name at least one app")
     if len(set(apps)) != len(apps):
@@ -119,7 +129,10 @@ def promote(
             reasons=tuple(f"{app}: {reason}" for app, why in blocked.items() for reason in why),
         )
     kind = FORCE if blocked else PROMOTE
-    return PromotionResult(to, tuple(_place(ctx, builds, env, kind, actor, reason, concurrency)))
+    statements = _sign(ctx, sign, builds, env, kind, actor, reason)
+    placements = _place(ctx, builds, env, kind, actor, reason, concurrency)
+    _publish(ctx, statements, placements)
+    return PromotionResult(to, tuple(placements))
 
 
 def rollback(
@@ -130,9 +143,10 @@ def rollback(
     to: str | None = None,
     by: str | None = None,
     reason: str | None = None,
+    sign: str | None = None,
 ) -> Placement:
     """Put back the digest that was current in `env` before (or the named digest or commit that
-    was current there before).
+    was current there before); with a key, also a signed statement of the rollback.
 
     Consecutive rollbacks walk further back: a digest rolled back from is skipped (until it is
     promoted again) unless it is named. A digest that expiry removed is refused with a clear line.
@@ -170,7 +184,42 @@ def rollback(
     builds = ctx.ledger.builds_by_digest(target, app)
     if not builds:
         raise NotFound(f"no build of {app} has digest {target}")
-    return _place(ctx, builds[:1], environment, ROLLBACK, identity(by), reason)[0]
+    actor = identity(by)
+    statements = _sign(ctx, sign, builds[:1], environment, ROLLBACK, actor, reason)
+    placements = _place(ctx, builds[:1], environment, ROLLBACK, actor, reason)
+    _publish(ctx, statements, placements)
+    return placements[0]
+
+
+# -- promotion attestations (boda.services.attest) ------------------------------------------------
+# Signed before anything is written (a key that cannot sign changes nothing); attached to the
+# image and recorded after `_place` has recorded the placements, outside the promotion locks.
+
+
+def _sign(
+    ctx: Context,
+    sign: str | None,
+    builds: Sequence[Build],
+    env: Environment,
+    kind: str,
+    actor: str,
+    reason: str | None,
+) -> Sequence[PendingPromotion]:
+    if sign is None and not ctx.config.evidence_sign:
+        return ()
+    from boda.services.attest import sign_promotions  # cryptography is imported only to sign
+
+    return sign_promotions(ctx, sign, builds, env, kind, actor, reason)
+
+
+def _publish(ctx: Context, statements: Sequence[PendingPromotion], placements: Sequence[Placement]) -> None:
+    if statements:
+        from boda.services.attest import publish_promotions
+
+        publish_promotions(ctx, statements, placements)
+
+
+# -- end of promotion attestations
 
 
 def rollback_candidates(history: Sequence[Promotion], current: Digest) -> list[Digest]:

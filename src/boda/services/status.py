@@ -12,11 +12,14 @@ from boda.services.expired import Expiries, expiries, holders
 from boda.types import Digest
 
 if TYPE_CHECKING:
-    from boda.ledger.base import Build, Evidence, Promotion
+    from boda.ledger.base import Attestation, Build, Evidence, Promotion
 
 
-def placement_json(p: Promotion, expired: frozenset[Digest] = frozenset()) -> dict[str, Any]:
-    """The shape of `current` and `previous` entries in status; `expired` when expiry deleted it."""
+def placement_json(
+    p: Promotion, expired: frozenset[Digest] = frozenset(), attestation: Attestation | None = None
+) -> dict[str, Any]:
+    """The shape of `current` and `previous` entries in status; `expired` when expiry deleted it;
+    `signed`, `signer` and `statement` say whether a signed promotion statement was written for it."""
     return {
         "digest": str(p.digest),
         "commit": p.commit,
@@ -25,6 +28,9 @@ def placement_json(p: Promotion, expired: frozenset[Digest] = frozenset()) -> di
         "promoted_by": p.by,
         "kind": p.kind,
         "expired": p.digest in expired,
+        "signed": attestation is not None,
+        "signer": attestation.signer if attestation else None,
+        "statement": str(attestation.statement) if attestation else None,
     }
 
 
@@ -39,15 +45,21 @@ class EnvironmentStatus:
     evidence: tuple[Evidence, ...]
     #: Digests shown here that expiry deleted (from every repository that held them).
     expired: frozenset[Digest] = frozenset()
+    #: Signed statements of the current promotion and of the evidence, by promotion or evidence id.
+    attestations: tuple[Attestation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
+        by_evidence = {a.evidence_id: a for a in self.attestations if a.evidence_id is not None}
+        by_promotion = {a.promotion_id: a for a in self.attestations if a.promotion_id is not None}
         return {
             "name": self.name,
             "after": self.after,
-            "current": placement_json(self.current, self.expired) if self.current else None,
+            "current": placement_json(self.current, self.expired, by_promotion.get(self.current.id))
+            if self.current
+            else None,
             "previous": [placement_json(p, self.expired) for p in self.previous],
-            "evidence": [evidence_json(e) for e in self.evidence],
+            "evidence": [evidence_json(e, by_evidence.get(e.id)) for e in self.evidence],
         }
 
 
@@ -74,12 +86,14 @@ def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
         current = current_all.get(env.name)
         earlier = ctx.ledger.previous_promotions(app, env.name, previous) if current else []
         evidence: tuple[Evidence, ...] = ()
+        signed: tuple[Attestation, ...] = ()
         if current is not None:
             evidence = tuple(latest_per_kind(ctx.ledger.evidence(app, env.name, current.digest)).values())
+            signed = tuple(ctx.ledger.attestations(app, env.name, current.digest))
         shown = [p.digest for p in ([current] if current else []) + earlier]
         expired = frozenset(d for d in shown if _gone(ctx, app, gone, d))
         environments.append(
-            EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence, expired)
+            EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence, expired, signed)
         )
     return AppStatus(app, tuple(environments))
 
