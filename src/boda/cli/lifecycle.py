@@ -13,7 +13,10 @@ from boda.errors import EXIT_CONFLICT
 
 def _build_text(d: dict[str, Any]) -> str:
     verb = "recorded" if d["created"] else "already recorded"
-    return f"{verb}: {d['app']} {d['commit'][:12]} -> {d['digest']}\n{d['reference']}"
+    text = f"{verb}: {d['app']} {d['commit'][:12]} -> {d['digest']}\n{d['reference']}"
+    if d.get("copied_from"):
+        text += f"\n(copied from {d['copied_from']} into the app's repository)"
+    return text
 
 
 @click.command()

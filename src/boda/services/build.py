@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boda.errors import Conflict, NotFound, UsageError
 from boda.registry.copy import copy_image
 from boda.services.context import Context, check_app, check_commit, identity
 from boda.types import Digest, Reference, validate_tag
+
+if TYPE_CHECKING:
+    from boda.registry.base import Registry
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class BuildResult:
     tag: str
     reference: str
     created: bool
+    #: Where the image was copied from into the app's repository (None: it was already there).
+    copied_from: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -31,6 +36,7 @@ class BuildResult:
             "tag": self.tag,
             "reference": self.reference,
             "created": self.created,
+            "copied_from": self.copied_from,
         }
 
 
@@ -59,7 +65,9 @@ def record_build(
     """Resolve the image's digest, write the commit tag (never moved) and record the build.
 
     The image may be named by digest or tag in the app's repository (`--digest D`, `--image :TAG`),
-    or by a full reference anywhere, in which case it is copied into the app's repository first.
+    or by a full reference anywhere (another registry, another app's repository), in which case it
+    is copied into the app's repository and the result says from where. A tag is resolved by
+    hashing the manifest the registry returns, never by trusting the digest a HEAD reports.
     Re-running the same build changes nothing.
     """
     check_app(app)
@@ -69,26 +77,22 @@ def record_build(
     registry = ctx.registry
     repo = ctx.config.repository_for(app, None)
     tag = ctx.config.commit_tag_for(commit)
+    copied_from = None
     if external is not None:
-        from boda.registry import open_registry
+        from boda.registry import open_registry  # a second registry: opened only when named
 
         src = open_registry(external.registry)
         try:
-            head = src.manifest_head(external.repository, external.identifier)
-            if head is None:
-                raise NotFound(f"image {external} not found")
-            resolved = head.digest
+            resolved = _resolve(src, external.repository, external.identifier, str(external))
             _refuse_if_recorded_elsewhere(ctx, app, commit, resolved)
             _refuse_if_tag_moves(ctx, repo, tag, resolved)
             copy_image(src, external.repository, str(resolved), registry, repo, tag, expect=resolved)
+            copied_from = str(external.with_digest(resolved))
         finally:
             if src is not registry:
                 src.close()
     else:
-        head = registry.manifest_head(repo, local_ref)
-        if head is None:
-            raise NotFound(f"{ctx.reference(repo)}: no image {local_ref}")
-        resolved = head.digest
+        resolved = _resolve(registry, repo, local_ref, f"{ctx.reference(repo)}: image {local_ref}")
         _refuse_if_recorded_elsewhere(ctx, app, commit, resolved)
         if _refuse_if_tag_moves(ctx, repo, tag, resolved) is None:
             copy_image(registry, repo, str(resolved), registry, repo, tag, expect=resolved)
@@ -96,7 +100,16 @@ def record_build(
     build, created = ctx.ledger.record_build(
         app=app, commit=commit, digest=resolved, reference=reference, by=actor
     )
-    return BuildResult(app, build.commit, build.digest, tag, reference, created)
+    return BuildResult(app, build.commit, build.digest, tag, reference, created, copied_from)
+
+
+def _resolve(registry: Registry, repo: str, ref: str, what: str) -> Digest:
+    """The digest of the manifest `ref` names, computed over the bytes the registry returns (a
+    digest ref is verified by the backend against those bytes)."""
+    try:
+        return registry.manifest_get(repo, ref).digest
+    except NotFound as exc:
+        raise NotFound(f"{what} not found", hint=exc.message) from exc
 
 
 def _refuse_if_recorded_elsewhere(ctx: Context, app: str, commit: str, digest: Digest) -> None:
