@@ -199,3 +199,16 @@ def test_plan_reports_progress_per_repository(small: tuple[Project, str, list[st
         f"reading {app}: tags, manifests, index children and referrers",
         f"read {app}: 4 manifests",
     ]
+
+
+def test_gc_apply_all_applies_every_app(small: tuple[Project, str, list[str]]) -> None:
+    p, app, _d = small
+    dry = p.boda("gc", "apply", "--all", "--json")
+    assert dry.code == 0, dry.err
+    assert app in {r["plan"]["app"] for r in dry.json["results"]}
+    assert all(r["applied"] is False for r in dry.json["results"])
+    assert p.boda("gc", "apply", app, "--all").code == 2
+    done = p.boda("gc", "apply", "--all", "--yes", "--json")
+    assert done.code == 0, done.err
+    mine = next(r for r in done.json["results"] if r["plan"]["app"] == app)
+    assert mine["applied"] is True and len(mine["deleted"]) == mine["plan"]["summary"]["expire"]

@@ -177,3 +177,19 @@ def test_malformed_child_descriptor_is_a_reference_error(entry: bytes) -> None:
     with pytest.raises(ReferenceError_, match="malformed descriptor") as caught:
         _ = Manifest.from_bytes(raw).children
     assert caught.value.__cause__ is not None
+
+
+def test_tags_sort_naturally() -> None:
+    from boda.services.crane import natural_key
+
+    tags = ["ci-10", "ci-2", "ci-1", "v1.10.0", "v1.9.2", "latest", "01", "1"]
+    assert sorted(tags, key=natural_key) == [
+        "01",
+        "1",
+        "ci-1",
+        "ci-2",
+        "ci-10",
+        "latest",
+        "v1.9.2",
+        "v1.10.0",
+    ]

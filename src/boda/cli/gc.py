@@ -41,10 +41,11 @@ def plan_text(data: dict[str, Any]) -> str:
     return "\n".join([text, *(f"note: {n}" for n in data.get("notes", []))])
 
 
-def _apps(ctx: Any, app: str | None, all_apps: bool) -> list[str]:
+def _one_or_all(app: str | None, all_apps: bool) -> str | None:
+    """The app named, or None for --all."""
     if all_apps == (app is not None):
         raise click.UsageError("name one APP or pass --all")
-    return list(ctx.ledger.apps()) if all_apps else [str(app)]
+    return app
 
 
 @click.group()
@@ -62,47 +63,55 @@ def gc_plan(
     app: str | None, all_apps: bool, policy_path: Path | None, now: str | None, as_json: bool
 ) -> None:
     """Every image of APP with keep or expire and every reason. Deletes nothing."""
-    from boda.services.expiry.plan import plan
+    from boda.services.expiry.plan import plans
     from boda.services.policy_eval import parse_now
 
+    name = _one_or_all(app, all_apps)
     when = parse_now(now) if now else None
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        plans = [
-            plan(ctx, name, policy=policy_path, now=when, progress=progress).to_json()
-            for name in _apps(ctx, app, all_apps)
-        ]
-    data: Any = plans[0] if len(plans) == 1 else {"plans": plans}
+        made = [p.to_json() for p in plans(ctx, name, policy=policy_path, now=when, progress=progress)]
+    data: Any = made[0] if name is not None else {"plans": made}
     emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
 
 
+def apply_text(data: dict[str, Any]) -> str:
+    """What one app's apply did (or, dry run, its plan)."""
+    if not data["applied"]:
+        return plan_text(data["plan"])
+    return "\n".join(
+        [f"deleted {x['repository']}@{x['digest']}" for x in data["deleted"]]
+        + [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in data["skipped"]]
+        + [f"{len(data['deleted'])} deleted, {len(data['skipped'])} skipped"]
+    )
+
+
 @gc.command("apply")
-@click.argument("app")
+@click.argument("app", required=False)
+@click.option("--all", "all_apps", is_flag=True, help="Apply for every app in the ledger, one after another.")
 @click.option("--yes", is_flag=True, help="Really delete; without it the plan is only printed.")
 @policy_option()
 @by_option
 @json_option
-def gc_apply(app: str, yes: bool, policy_path: Path | None, by: str | None, as_json: bool) -> None:
+def gc_apply(
+    app: str | None, all_apps: bool, yes: bool, policy_path: Path | None, by: str | None, as_json: bool
+) -> None:
     """Delete what the plan expires, re-checking every image just before its deletion."""
-    from boda.services.expiry.apply import apply
+    from boda.services.expiry.apply import apply_each
 
+    name = _one_or_all(app, all_apps)
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        result = apply(ctx, app, yes=yes, policy=policy_path, by=by, progress=progress)
+        results = [
+            r.to_json() for r in apply_each(ctx, name, yes=yes, policy=policy_path, by=by, progress=progress)
+        ]
     if not yes:
         note("dry run: nothing deleted; pass --yes to apply this plan")
+    data: Any = results[0] if name is not None else {"results": results}
     emit(
-        result.to_json(),
+        data,
         as_json,
-        lambda d: (
-            plan_text(d["plan"])
-            if not d["applied"]
-            else "\n".join(
-                [f"deleted {x['repository']}@{x['digest']}" for x in d["deleted"]]
-                + [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in d["skipped"]]
-                + [f"{len(d['deleted'])} deleted, {len(d['skipped'])} skipped"]
-            )
-        ),
+        lambda d: "\n\n".join(f"{r['plan']['app']}\n{apply_text(r)}" for r in d.get("results", [d])),
     )
 
 

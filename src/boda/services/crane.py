@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -73,13 +74,19 @@ def copy(
 
 
 def tags(text: str, *, insecure: bool = False) -> dict[str, Any]:
-    """All tags of a repository, sorted."""
+    """All tags of a repository, sorted naturally (`ci-2` before `ci-10`)."""
     ref = Reference.parse(text)
     if ref.tag or ref.digest:
         raise UsageError(f"{text!r}: name a repository, without a tag or digest")
     with _opened(ref, insecure) as registry:
         listed = registry.tag_list(ref.repository)
-    return {"repository": ref.name, "tags": listed}
+    return {"repository": ref.name, "tags": sorted(listed, key=natural_key)}
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sorts `ci-2` before `ci-10`: runs of digits compare as numbers."""
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
+    return (*parts, (2, text))
 
 
 def untag(text: str, *, insecure: bool = False, delete_image: bool = False) -> dict[str, Any]:

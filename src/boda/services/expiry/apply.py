@@ -103,3 +103,18 @@ def _recheck(ctx: Context, app: str, entry: PlanEntry, known_tags: set[str]) -> 
         if head is not None and str(head.digest) == entry.digest:
             return f"gained tag {tag} since the plan was made"
     return None
+
+
+def apply_each(
+    ctx: Context,
+    app: str | None,
+    *,
+    yes: bool = False,
+    policy: Path | None = None,
+    by: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ApplyResult]:
+    """`apply` for `app`, or (None) for every app the ledger knows, one after another; the first
+    failure stops the run (what was deleted before it is recorded)."""
+    names = [app] if app is not None else ctx.ledger.apps()
+    return [apply(ctx, name, yes=yes, policy=policy, by=by, progress=progress) for name in names]

@@ -108,3 +108,16 @@ def plan(
     if not known and not entries:
         require_known_app(ctx, app)  # nothing in the registry either: a mistyped name, say so
     return ExpiryPlan(app, now, tuple(entries), tuple(drift), known)
+
+
+def plans(
+    ctx: Context,
+    app: str | None,
+    *,
+    policy: Path | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ExpiryPlan]:
+    """The plan of `app`, or (None) of every app the ledger knows, in name order."""
+    names = [app] if app is not None else ctx.ledger.apps()
+    return [plan(ctx, name, policy=policy, now=now, progress=progress) for name in names]
