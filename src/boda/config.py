@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import ConfigError, NotFound, UsageError
-from boda.locations import LedgerLocation, RegistryLocation
+from boda.locations import LedgerLocation, RegistryLocation, RuntimeLocation
 from boda.types import validate_evidence_kind, validate_repository, validate_tag
 
 CONFIG_NAME = "boda.toml"
@@ -36,7 +36,8 @@ MAX_DURATION = timedelta(days=100 * 366)
 
 @dataclass(frozen=True)
 class Environment:
-    """A stage: its upstream (`after`) and the evidence kinds it requires from there.
+    """A stage: its upstream (`after`), the evidence kinds it requires from there, and where its
+    images run (`runtimes`).
 
     With `requires_signed`, the gate also reads the signed statements from the registry and
     verifies them (boda.services.attest), not only the ledger's rows.
@@ -46,6 +47,7 @@ class Environment:
     after: str | None = None
     requires: tuple[str, ...] = ()
     requires_signed: bool = False
+    runtimes: tuple[RuntimeLocation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ class _Parser:
             at: list[str | int] = ["environments", i]
             if not isinstance(item, dict):
                 raise self.fail("must be a table", at)
-            self._unknown(item, {"name", "after", "requires", "requires_signed"}, at)
+            self._unknown(item, {"name", "after", "requires", "requires_signed", "runtimes"}, at)
             if "name" not in item:
                 raise self.fail("is required", [*at, "name"])
             name = self._str(item, "name", at, "")
@@ -350,7 +352,8 @@ class _Parser:
                 raise self.fail(
                     "needs `requires`: there is no evidence to require signed", [*at, "requires_signed"]
                 )
-            envs.append(Environment(name, after, tuple(requires), signed))
+            runtimes = self._runtimes(item.get("runtimes", []), [*at, "runtimes"])
+            envs.append(Environment(name, after, tuple(requires), signed, runtimes))
         if not envs:
             raise self.fail(
                 "define at least one environment ([[environments]] with a name)", ["environments"]
@@ -372,6 +375,25 @@ class _Parser:
                 seen.add(cursor)
                 cursor = next(e.after for e in envs if e.name == cursor)
         return tuple(envs)
+
+    def _runtimes(self, raw: Any, at: list[str | int]) -> tuple[RuntimeLocation, ...]:
+        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+            raise self.fail(
+                'must be a list of runtimes such as ["ecs:prod-cluster/web", "lambda:eu-west-1/*",'
+                ' "k8s:prod-context/shop", "file:deployed.txt"]',
+                at,
+            )
+        base = self.path.resolve().parent
+        found: list[RuntimeLocation] = []
+        for text in raw:
+            try:
+                location = RuntimeLocation.parse(text, base_dir=base)
+            except UsageError as exc:
+                raise self.fail(exc.diagnostics(), at) from exc
+            if location in found:
+                raise self.fail(f"runtime {text!r} is listed twice", at)
+            found.append(location)
+        return tuple(found)
 
     def _retention(self, data: Mapping[str, Any]) -> Retention:
         at: list[str | int] = ["retention"]
@@ -502,6 +524,9 @@ requires = ["tests"]
 name = "prd"
 after = "stg"
 requires = ["tests", "signoff"]
+# Where prd's images run: what runs there is "in use" and never expires, and `boda runtime scan`
+# shows it. ecs:CLUSTER[/SERVICE], lambda:REGION/FUNCTION (or /*), k8s:CONTEXT/NAMESPACE, file:PATH.
+# runtimes = ["ecs:prod-cluster", "lambda:eu-west-1/*", "k8s:prod-context/shop"]
 
 # Signed evidence and promotions (boda keys generate; README: Signed evidence and promotion
 # attestations): every evidence, promotion and rollback also becomes a signed statement attached

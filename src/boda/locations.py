@@ -13,6 +13,16 @@ Registry URLs:
 Ledger URLs:
     sqlite:///RELATIVE/PATH.db, sqlite:////ABSOLUTE/PATH.db, sqlite:///:memory:
     postgresql://USER@HOST:PORT/DATABASE         (or postgres://; a password is redacted everywhere)
+
+Runtime locations (`runtimes = [...]` of an environment: where its images run):
+    ecs:CLUSTER                  every service and task of an ECS cluster (CLUSTER: a name, or the
+                                 cluster's ARN, which also names the region)
+    ecs:CLUSTER/SERVICE          one ECS service and its tasks
+    lambda:REGION/FUNCTION       one Lambda function (FUNCTION may be a glob such as `shop-*`)
+    lambda:REGION/*              every Lambda function of the region
+    k8s:CONTEXT/NAMESPACE        a Kubernetes namespace, through a kubeconfig context (the context may
+                                 contain '/', as EKS's ARNs do; NAMESPACE `*` means every namespace)
+    file:PATH                    a file of image references, or `kubectl get pods -o json` output
 """
 
 from __future__ import annotations
@@ -44,6 +54,19 @@ SQLITE_MEMORY = ":memory:"
 
 RegistryKind = Literal["layout", "oci", "ecr"]
 LedgerKind = Literal["sqlite", "postgres"]
+RuntimeKind = Literal["ecs", "lambda", "k8s", "file"]
+RUNTIME_KINDS: tuple[RuntimeKind, ...] = ("ecs", "lambda", "k8s", "file")
+_ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z")
+_ECS_CLUSTER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:ecs:([a-z]{2}(?:-[a-z]+)+-\d+):(\d{12}):cluster/([A-Za-z0-9_-]{1,255})\Z"
+)
+_AWS_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+\Z")
+_LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_*?-]{1,64}\Z")
+_K8S_NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_RUNTIME_USAGE = (
+    "expected ecs:CLUSTER, ecs:CLUSTER/SERVICE, lambda:REGION/FUNCTION, lambda:REGION/*,"
+    " k8s:CONTEXT/NAMESPACE or file:PATH"
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -215,6 +238,96 @@ class LedgerLocation:
 
     def __str__(self) -> str:
         return self.display
+
+
+@dataclass(frozen=True)
+class RuntimeLocation:
+    """Where an environment's images run: an ECS cluster or service, Lambda functions of a region,
+    a Kubernetes namespace, or a file listing image references.
+
+    `text` is the form the user wrote; `str()` returns it, and `parse(str(x)) == x` (for a file,
+    given the same base folder).
+    """
+
+    kind: RuntimeKind
+    text: str
+    #: ecs: the cluster's name (the last part of an ARN).
+    cluster: str = ""
+    #: ecs: one service, or None for every service and task of the cluster.
+    service: str | None = None
+    #: lambda: the region; ecs: the region of a cluster given by ARN ("" = the AWS default region).
+    region: str = ""
+    #: lambda: a function name or glob ("*" = every function).
+    function: str = ""
+    #: k8s: the kubeconfig context.
+    context: str = ""
+    #: k8s: the namespace ("*" = every namespace).
+    namespace: str = ""
+    #: file: the file, absolute once parsed with a base folder.
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, base_dir: Path | None = None) -> RuntimeLocation:
+        """Parse a runtime location (UsageError, exit 2, when malformed)."""
+        if not isinstance(text, str) or not text or text != text.strip() or _has_control(text):
+            raise UsageError(f"runtime {text!r}: empty, surrounded by spaces or with control characters")
+        kind, sep, rest = text.partition(":")
+        if not sep or kind not in RUNTIME_KINDS or not rest:
+            raise UsageError(f"runtime {text!r}: {_RUNTIME_USAGE}")
+        if kind == "ecs":
+            return cls._ecs(text, rest)
+        if kind == "lambda":
+            region, slash, function = rest.partition("/")
+            if not slash or not _AWS_REGION.match(region) or not _LAMBDA_NAME.match(function):
+                raise UsageError(
+                    f"runtime {text!r}: expected lambda:REGION/FUNCTION or lambda:REGION/*, e.g."
+                    " lambda:eu-west-1/* (function names: letters, digits, '-', '_'; '*' and '?' match)"
+                )
+            return cls("lambda", text, region=region, function=function)
+        if kind == "k8s":
+            context, slash, namespace = rest.rpartition("/")
+            if not slash or not context or not (namespace == "*" or _K8S_NAMESPACE.match(namespace)):
+                raise UsageError(
+                    f"runtime {text!r}: expected k8s:CONTEXT/NAMESPACE (a kubeconfig context, and a"
+                    " namespace of lower-case letters, digits and '-', or *)"
+                )
+            return cls("k8s", text, context=context, namespace=namespace)
+        path = Path(rest)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return cls("file", text, path=path.resolve())
+
+    @classmethod
+    def _ecs(cls, text: str, rest: str) -> RuntimeLocation:
+        region = ""
+        service: str | None = None
+        if rest.startswith("arn:"):
+            base, slash, tail = rest, "", ""
+            parts = rest.split("/")
+            if len(parts) == 3:
+                base, slash, tail = f"{parts[0]}/{parts[1]}", "/", parts[2]
+            arn = _ECS_CLUSTER_ARN.match(base)
+            if arn is None or (slash and not _ECS_NAME.match(tail)):
+                raise UsageError(
+                    f"runtime {text!r}: expected ecs:arn:aws:ecs:REGION:ACCOUNT:cluster/NAME[/SERVICE]"
+                )
+            region, cluster, service = arn.group(1), arn.group(3), tail or None
+        else:
+            cluster, slash, tail = rest.partition("/")
+            if not _ECS_NAME.match(cluster) or (slash and not _ECS_NAME.match(tail)):
+                raise UsageError(
+                    f"runtime {text!r}: expected ecs:CLUSTER or ecs:CLUSTER/SERVICE (names of letters,"
+                    " digits, '-' and '_')"
+                )
+            service = tail or None
+        return cls("ecs", text, cluster=cluster, service=service, region=region)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def redact_url(url: str, *, keep_query: Collection[str] | None = None) -> str:

@@ -89,6 +89,7 @@ COMMAND_MODULES = {
     "init": "tools",
     "demo": "tools",
     "ecr": "ecr",
+    "runtime": "runtime",
     "serve": "web",
     "attest": "attest",
     "keys": "attest",
