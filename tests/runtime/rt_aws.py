@@ -14,6 +14,7 @@ moto 5.2's gaps met here (checked against moto's source and by calling it):
 - MOTO-LAMBDA-CODE: GetFunction of a published version answers the function's latest image, and its
   ResolvedImageUri is a hash of the URI string, not the image's digest.
 - MOTO-LAMBDA-PC: no ListProvisionedConcurrencyConfigs (moto answers 404).
+- MOTO-LAMBDA-PAGES: ListFunctions answers everything in one page.
 """
 
 from __future__ import annotations

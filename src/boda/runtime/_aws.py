@@ -28,7 +28,7 @@ from boda.runtime.base import RequestCounter, RuntimeUnavailable
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Retries after the first attempt (botocore's `max_attempts`), in adaptive mode.
+#: Retries after the first attempt (botocore's `max_attempts`, which excludes the first), adaptive.
 MAX_RETRIES = 10
 #: Concurrent requests of one observer (per-object calls: ListServiceDeployments, GetFunction).
 WORKERS = 8
