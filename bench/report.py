@@ -15,6 +15,15 @@ from _common import BENCH, OUT, fmt_bytes, fmt_s
 STARTUP_BUDGET_S = 0.100
 STATUS_BUDGET_S = 0.050
 POLICY_BUDGET_S = 3.0
+LAMBDA_OPS = frozenset(
+    {
+        "ListFunctions",
+        "GetFunction",
+        "ListAliases",
+        "ListVersionsByFunction",
+        "ListProvisionedConcurrencyConfigs",
+    }
+)
 
 
 def _med(series: dict[str, Any] | None) -> float:
@@ -470,6 +479,72 @@ def render(r: dict[str, Any]) -> str:
                     f"6: inventory of {s['tags']:,} tags with digests faster than skopeo",
                     f"boda {fmt_s(_med(bl['wall']))} vs skopeo loop ~{fmt_s(loop['extrapolated_seconds'])}"
                     f" ({ratio:.3f}×)",
+                )
+            )
+
+    # -- 7
+    if "7" in sec:
+        s = sec["7"]
+        tools = s["tools"]
+        out += [
+            f"## 7. Runtime scan: {s['services']} ECS services / {s['tasks']:,} tasks,"
+            f" {s['functions']} Lambda functions (moto)",
+            "",
+            "| tool | wall median (range) | CPU | requests | by operation |",
+            "|---|---|---|---|---|",
+        ]
+        for name, t in tools.items():
+            ops = ", ".join(f"{v} {k}" for k, v in t["kinds"].items())
+            requests = _range(t["requests"], "")
+            out.append(f"| {name} | {_range(t['wall'])} | {fmt_s(_med(t['cpu']))} | {requests} | {ops} |")
+        out += [
+            "",
+            "The account is moto behind bench/aws_front.py, which pages ListServices, ListTasks and"
+            " ListFunctions as AWS does (moto answers them in one page) and answers the calls moto lacks"
+            " (ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions,"
+            " ListProvisionedConcurrencyConfigs) from the set-up's model, counting every request. Times"
+            " are moto's on this machine, not AWS's: the request counts are what carry over.",
+            "",
+        ]
+        boda = tools.get("boda observers (Python API)")
+        naive = tools.get("naive: one call per object")
+        if boda and naive:
+            found = boda["found"]
+            ecs = next(v for k, v in found.items() if k.startswith("ecs:"))
+            lam = next(v for k, v in found.items() if k.startswith("lambda:"))
+            naive_found = naive["found"]
+            out += [
+                f"boda's reads, in-process: ECS {fmt_s(ecs['seconds'])} ({ecs['requests']} requests,"
+                f" {ecs['tasks']:,} tasks counted, {ecs['digests']} digests), Lambda {fmt_s(lam['seconds'])}"
+                f" ({lam['requests']} requests, {lam['digests']} digests); naive: ECS"
+                f" {fmt_s(naive_found['ecs']['seconds'])}, Lambda {fmt_s(naive_found['lambda']['seconds'])}.",
+                "",
+            ]
+            naive_ecs = sum(v for k, v in naive["kinds"].items() if k not in LAMBDA_OPS)
+            ratio = ecs["requests"] / max(1, naive_ecs)
+            goals.append(
+                _goal(
+                    ratio < 0.1,
+                    "7: the ECS scan batches (under a tenth of the naive scan's ECS requests)",
+                    f"boda {ecs['requests']} requests, naive {naive_ecs} ({ratio:.2f}×)",
+                )
+            )
+            kinds = boda["kinds"]
+            per_function = (
+                kinds.get("ListAliases", 0)
+                == kinds.get("ListProvisionedConcurrencyConfigs", 0)
+                == s["functions"]
+                and "ListVersionsByFunction" not in kinds
+            )
+            goals.append(
+                _goal(
+                    per_function and kinds.get("GetFunction", 0) < naive["kinds"].get("GetFunction", 0),
+                    "7: Lambda costs per function one ListAliases, one ListProvisionedConcurrencyConfigs and"
+                    " one GetFunction per version in use (Lambda has no batch read of code)",
+                    f"{kinds.get('ListAliases', 0)} ListAliases,"
+                    f" {kinds.get('ListProvisionedConcurrencyConfigs', 0)} ListProvisionedConcurrencyConfigs,"
+                    f" {kinds.get('GetFunction', 0)} GetFunction for"
+                    f" {s['functions']} functions; naive {naive['kinds'].get('GetFunction', 0)} GetFunction",
                 )
             )
 

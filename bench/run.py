@@ -1,7 +1,7 @@
 """`make bench`: every benchmark of issue 6, side by side with skopeo, into bench/RESULTS.md.
 
     .venv/bin/python bench/run.py [--quick] [--runs N] [--layers 8] [--layer-mib 16]
-                                  [--only 1,startup,2,2b,3,4,5,6]
+                                  [--only 1,startup,2,2b,3,4,5,6,7]
 
 Environment overrides: BENCH_RUNS, BENCH_LAYERS, BENCH_LAYER_MIB. Generated data goes to
 bench/data/ (gitignored; images, documents and the SQLite ledger are cached there between runs),
@@ -35,8 +35,9 @@ from sec_registry import (
     section_startup,
     section_tag_move,
 )
+from sec_runtime import section_runtime
 
-ALL = ["1", "startup", "2", "2b", "3", "4", "5", "6"]
+ALL = ["1", "startup", "2", "2b", "3", "4", "5", "6", "7"]
 
 
 def main() -> int:
@@ -136,6 +137,11 @@ def main() -> int:
             "6",
             "inventory",
             lambda: section_inventory(2_000 if quick else 10_000, runs, 50 if quick else 500),
+        )
+        section(
+            "7",
+            "runtime scan",
+            lambda: section_runtime(*((50, 500, 60) if quick else (200, 2_000, 300)), runs),
         )
     finally:
         for reg in regs:

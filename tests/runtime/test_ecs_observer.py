@@ -170,7 +170,10 @@ def test_a_service_its_revisions_and_standalone_tasks(world: World) -> None:
     scheduled = world.run(nightly, 2, startedBy="events-rule/nightly-report")
     client = GapClient(real_client("ecs"), (*REVISIONS, "describe_tasks"))
     tasks = service_tasks + by_hand + scheduled
-    answer = task_answer(service_tasks, {"web": D[1], "proxy": D[9]}, world.definitions)
+    answer = task_answer(service_tasks[:2], {"web": D[1], "proxy": D[9]}, world.definitions)
+    pending = task_answer(service_tasks[2:], {}, world.definitions)["tasks"]  # placed, not pulled yet
+    pending[0]["lastStatus"] = "PENDING"
+    answer["tasks"] += pending
     answer["tasks"] += task_answer(by_hand, {"migrate": D[7]}, world.definitions)["tasks"]
     answer["tasks"] += task_answer(scheduled, {}, world.definitions)["tasks"]  # not pulled yet
     client.add("describe_tasks", answer, {"cluster": "prod", "tasks": [t["taskArn"] for t in tasks]})
@@ -194,14 +197,17 @@ def test_a_service_its_revisions_and_standalone_tasks(world: World) -> None:
         # the revision before it: the target of a circuit-breaker rollback
         ("ecs:prod/web", "rollback", "service-revision", "web", f"{WEB}:prd", D[0], None),
         # running tasks, counted
-        ("ecs:prod/web", "running", "task", "web", f"{WEB}:prd", D[1], 3),
-        ("ecs:prod/web", "running", "task", "proxy", "nginx:1.25", D[9], 3),
+        ("ecs:prod/web", "running", "task", "web", f"{WEB}:prd", D[1], 2),
+        ("ecs:prod/web", "running", "task", "proxy", "nginx:1.25", D[9], 2),
+        # a PENDING task reports no digest yet: it starts from the one ECS resolved for its deployment
+        ("ecs:prod/web", "running", "task", "web", f"{WEB}:prd", D[1], 1),
+        ("ecs:prod/web", "running", "task", "proxy", "nginx:1.25", D[9], 1),
         # a task started by hand and a scheduled one (not pulled yet: its tag, for the caller)
         ("ecs:prod/family:migrate", "running", "task", "migrate", f"{REG}/shop/migrate@{D[7]}", D[7], 1),
         ("ecs:prod/family:report", "running", "task", "report", f"{REG}/shop/report:nightly", None, 2),
     }
     assert "PRIMARY deployment ecs-svc/" in detail["deployment"]
-    assert "kept for a rollback" in detail["service-revision"]
+    assert detail["service-revision"] == "service revision rev1 (web:1)"
     # moto's own answers were used for everything else
     assert [op for op, _ in client.calls] == [
         "ListServices",

@@ -108,7 +108,7 @@ class EcsObserver:
         definitions = self._task_definitions(services, revisions)
         for service in services:
             images += self._service_images(service, revisions, definitions, resolved)
-        for task in tasks:
+        for task in tasks:  # a task not pulled yet starts from its deployment's digest
             images += self._task_images(task, resolved)
         return Observation(self.location, merge(images), self._api.counter.count)
 
@@ -256,8 +256,10 @@ class EcsObserver:
         service: dict[str, Any],
         revisions: list[_Revision],
         definitions: Mapping[str, tuple[tuple[str, str], ...]],
-        resolved: Mapping[tuple[str, str], set[Digest]],
+        resolved: dict[tuple[str, str], set[Digest]],
     ) -> list[RunningImage]:
+        """The service's deployments and rollback revisions; `resolved` ((deployment id, container)
+        -> digests, from its tasks) gains the digests its revisions name."""
         place = self._place(f"service:{service.get('serviceName', '')}")
         # Newest first: a deployment's digests are those of the newest revision of its task definition.
         own = sorted(
@@ -282,6 +284,7 @@ class EcsObserver:
                 pinned = digest_after_at(image)
                 if not found and pinned is not None:
                     found = {pinned}
+                resolved[(rollout.id, name)] |= found
                 candidates: list[Digest | None] = [*sorted(found, key=str)] or [None]
                 for each in candidates:
                     covered.add((name, image, each))
@@ -311,7 +314,7 @@ class EcsObserver:
                         "service-revision",
                         container=name,
                         detail=f"service revision {revision.arn.rsplit('/', 1)[-1]}"
-                        f" ({revision.task_definition.rsplit('/', 1)[-1]}), kept for a rollback",
+                        f" ({revision.task_definition.rsplit('/', 1)[-1]})",
                     )
                 )
         return images

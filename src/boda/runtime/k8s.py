@@ -153,7 +153,7 @@ class KubernetesObserver:
                 spec.get("template"),
                 owners.place(prefix, item, "ReplicaSet"),
                 "rollback" if kept else "deployed",
-                f"{what}, kept for a rollback" if kept else f"{what}, {replicas} replicas",
+                f"{what}, scaled to 0" if kept else f"{what}, {replicas} replicas",
                 tasks=int(mapping(item.get("status")).get("replicas") or 0),
             )
         return images
@@ -176,7 +176,7 @@ class KubernetesObserver:
                 template,
                 place,
                 "rollback",
-                f"controllerrevision {name} (revision {number}), kept for a rollback",
+                f"controllerrevision {name} (revision {number})",
             )
         return images
 
