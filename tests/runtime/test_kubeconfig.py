@@ -242,7 +242,7 @@ print(json.dumps({{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind":
 def test_an_expired_exec_token_is_renewed_once(tmp_path: Path, url: str, pki: Pki, kube: FakeKube) -> None:
     kube.tokens = {"fresh"}
     count = tmp_path / "count"
-    script = plugin(
+    plugin(
         tmp_path,
         f"""
 n = int(open({str(count)!r}).read()) if os.path.exists({str(count)!r}) else 0
@@ -253,7 +253,7 @@ print(json.dumps({{"apiVersion": "client.authentication.k8s.io/v1", "kind": "Exe
     )
     spec = {
         "apiVersion": "client.authentication.k8s.io/v1",
-        "command": str(script),
+        "command": "./bin/get-token",  # relative to the kubeconfig file's folder
         "interactiveMode": "Never",
     }
     assert read(exec_config(tmp_path, url, pki, spec), EKS) == [IMAGE]

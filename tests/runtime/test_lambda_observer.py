@@ -215,14 +215,17 @@ def test_a_failing_call_fails_the_whole_read(account: Account, where: str) -> No
         assert "throttled" in (caught.value.hint or "")
 
 
-def test_pages_of_functions_are_all_read(account: Account) -> None:
-    """Gap: moto answers ListFunctions in one page, so its pages are stubbed here (MOTO-LAMBDA-PAGES);
-    a failing last page fails the read."""
+@pytest.mark.parametrize("page", [0, 1, 2], ids=["first", "middle", "last"])
+def test_a_failing_page_of_functions_fails_the_read(account: Account, page: int) -> None:
+    """Gap: moto answers ListFunctions in one page, so its pages are stubbed here (MOTO-LAMBDA-PAGES)."""
     client = GapClient(real_client("lambda"), (*GAPS, "list_functions", "list_aliases"))
-    client.add(
-        "list_functions", {"Functions": [{"FunctionName": "a", "PackageType": "Zip"}], "NextMarker": "m2"}
-    )
+    for n in range(page):
+        client.add(
+            "list_functions",
+            {"Functions": [{"FunctionName": f"z{n}", "PackageType": "Zip"}], "NextMarker": f"m{n + 2}"},
+        )
     client.add_error("list_functions", "ServiceException", "internal", 500)
-    with pytest.raises(RuntimeUnavailable, match="ListFunctions"):
+    with pytest.raises(RuntimeUnavailable, match="ListFunctions: ServiceException"):
         observer(f"lambda:{REGION}/*", client).observe()
-    assert [p.get("Marker") for p in client.ops("ListFunctions")] == [None, "m2"]
+    client.done()
+    assert [p.get("Marker") for p in client.ops("ListFunctions")] == [None, "m2", "m3"][: page + 1]
