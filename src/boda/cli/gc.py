@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, note, short, table, when
-from boda.cli.root import by_option, json_option, open_context, policy_option
+from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
 
 
 def _reason_text(reason: dict[str, Any]) -> str:
@@ -58,9 +58,15 @@ def gc() -> None:
 @click.option("--all", "all_apps", is_flag=True, help="Plan for every app in the ledger.")
 @policy_option()
 @click.option("--now", help="Plan as of this ISO 8601 time (what would expire next week?).")
+@skip_runtime_option
 @json_option
 def gc_plan(
-    app: str | None, all_apps: bool, policy_path: Path | None, now: str | None, as_json: bool
+    app: str | None,
+    all_apps: bool,
+    policy_path: Path | None,
+    now: str | None,
+    skip_runtimes: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Every image of APP with keep or expire and every reason. Deletes nothing."""
     from boda.services.expiry.plan import plans
@@ -70,7 +76,12 @@ def gc_plan(
     when = parse_now(now) if now else None
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        made = [p.to_json() for p in plans(ctx, name, policy=policy_path, now=when, progress=progress)]
+        made = [
+            p.to_json()
+            for p in plans(
+                ctx, name, policy=policy_path, now=when, progress=progress, skip_runtimes=skip_runtimes
+            )
+        ]
     data: Any = made[0] if name is not None else {"plans": made}
     emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
 
@@ -91,10 +102,17 @@ def apply_text(data: dict[str, Any]) -> str:
 @click.option("--all", "all_apps", is_flag=True, help="Apply for every app in the ledger, one after another.")
 @click.option("--yes", is_flag=True, help="Really delete; without it the plan is only printed.")
 @policy_option()
+@skip_runtime_option
 @by_option
 @json_option
 def gc_apply(
-    app: str | None, all_apps: bool, yes: bool, policy_path: Path | None, by: str | None, as_json: bool
+    app: str | None,
+    all_apps: bool,
+    yes: bool,
+    policy_path: Path | None,
+    skip_runtimes: tuple[str, ...],
+    by: str | None,
+    as_json: bool,
 ) -> None:
     """Delete what the plan expires, re-checking every image just before its deletion."""
     from boda.services.expiry.apply import apply_each

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, plural, short, table, when
-from boda.cli.root import by_option, json_option, open_context, sign_option
+from boda.cli.root import by_option, json_option, open_context, sign_option, skip_runtime_option
 from boda.errors import EXIT_CONFLICT
 
 
@@ -255,13 +255,20 @@ def whereis_text(data: dict[str, Any]) -> str:
 @click.option(
     "--deep", is_flag=True, help="Also check that every image in use pulls whole: each child and blob."
 )
+@click.option(
+    "--runtime",
+    "runtimes",
+    is_flag=True,
+    help="Also check that every image the configured runtimes run pulls whole (the next scale-out).",
+)
+@skip_runtime_option
 @json_option
-def verify(app: str, deep: bool, as_json: bool) -> None:
+def verify(app: str, deep: bool, runtimes: bool, skip_runtimes: tuple[str, ...], as_json: bool) -> None:
     """Compare the registry with the ledger; exit 5 with the list of drifts when they differ."""
     from boda.services.verify import verify as run
 
     with open_context() as ctx:
-        result = run(ctx, app, deep=deep)
+        result = run(ctx, app, deep=deep, runtime=runtimes, skip_runtimes=skip_runtimes)
     emit(
         result.to_json(),
         as_json,

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, short, table
-from boda.cli.root import json_option, open_context
+from boda.cli.root import json_option, open_context, skip_runtime_option
 from boda.errors import EXIT_REFUSED
 
 
@@ -90,13 +90,14 @@ def _check_text(d: dict[str, Any]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The policy (default: retention.policy, else the repository's own on ECR).",
 )
+@skip_runtime_option
 @json_option
-def policy_check(app: str, policy_path: Path | None, as_json: bool) -> None:
+def policy_check(app: str, policy_path: Path | None, skip_runtimes: tuple[str, ...], as_json: bool) -> None:
     """List every protected image of APP that the policy, run as ECR runs it, would expire."""
     from boda.services.expiry.policy_check import policy_check as run
 
     with open_context() as ctx:
-        data = run(ctx, app, policy=policy_path)
+        data = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes)
     emit(data, as_json, _check_text)
     if data["violations"]:
         raise SystemExit(EXIT_REFUSED)

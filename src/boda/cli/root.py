@@ -60,6 +60,17 @@ def load_root_config() -> Any:
     return load_config(obj.get("config"))
 
 
+def skip_runtime_option(func: F) -> F:
+    """`--skip-runtime RUNTIME` (repeatable): do not read that configured runtime in this run."""
+    return click.option(
+        "--skip-runtime",
+        "skip_runtimes",
+        multiple=True,
+        metavar="RUNTIME",
+        help="A configured runtime not to read in this run (its images are then not protected).",
+    )(func)
+
+
 def open_context() -> Any:
     """Load the config named on the root group and return a services Context."""
     from boda.services.context import Context

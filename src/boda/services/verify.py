@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from boda.errors import NotFound
 from boda.services.context import Context
+from boda.services.runtime_scan import scan
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,15 @@ class VerifyResult:
         }
 
 
-def verify(ctx: Context, app: str, *, deep: bool = False) -> VerifyResult:
+def verify(
+    ctx: Context, app: str, *, deep: bool = False, runtime: bool = False, skip_runtimes: Collection[str] = ()
+) -> VerifyResult:
     """Check environment tags (or repositories), commit tags and that every current digest exists.
 
     With `deep`, also that every image in use (current anywhere, or a rollback target) can be
     pulled whole: every child of an index and every blob, by HEAD; what is missing is drift.
+    With `runtime`, the same for every image of the app the configured runtimes run: what a
+    runtime runs and the registry no longer holds whole is the outage of the next scale-out.
     """
     ctx.require_app(app)
     registry = ctx.registry
@@ -102,8 +108,16 @@ def verify(ctx: Context, app: str, *, deep: bool = False) -> VerifyResult:
     with ThreadPoolExecutor(max_workers=8) as pool:
         drifts = tuple(d for d in pool.map(run, checks) if d is not None)
     checked = len(checks)
-    if deep:
-        deep_checked, missing = _deep(ctx, app, pool_size=8)
+    targets: dict[tuple[str, str], str] = in_use(ctx, app) if deep else {}
+    if runtime:
+        running = scan(ctx, app, skip=skip_runtimes)
+        for sighting in running.sightings():
+            if sighting.repository is not None and sighting.digest is not None:
+                targets.setdefault(
+                    (sighting.repository, str(sighting.digest)), f"{sighting.env}: {sighting.reason}"
+                )
+    if targets:
+        deep_checked, missing = _deep(ctx, targets, pool_size=8)
         checked += deep_checked
         drifts += tuple(missing)
     return VerifyResult(app, checked, drifts)
@@ -126,7 +140,7 @@ def in_use(ctx: Context, app: str) -> dict[tuple[str, str], str]:
     return found
 
 
-def _deep(ctx: Context, app: str, *, pool_size: int) -> tuple[int, list[Drift]]:
+def _deep(ctx: Context, targets: dict[tuple[str, str], str], *, pool_size: int) -> tuple[int, list[Drift]]:
     """Walk every image in use down to its blobs; (checks made, what is missing)."""
     registry = ctx.registry
     counted = [0]
@@ -151,7 +165,6 @@ def _deep(ctx: Context, app: str, *, pool_size: int) -> tuple[int, list[Drift]]:
                 missing.append(Drift("missing-blob", f"{repo}@{blob.digest}", str(blob.digest), None, why))
         return missing
 
-    targets = in_use(ctx, app)
     with ThreadPoolExecutor(max_workers=pool_size) as pool:
         results = list(pool.map(lambda item: walk(item[0][0], item[0][1], item[1]), targets.items()))
     return counted[0], [d for found in results for d in found]

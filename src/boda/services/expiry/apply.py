@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from boda.policy.plan import PlanEntry
 from boda.services.context import Context, identity
 from boda.services.expiry.plan import ExpiryPlan, plan, require_known_app
 from boda.services.expiry.protections import apps_sharing, merged_facts
+from boda.services.runtime_scan import scan
 from boda.types import Digest
 
 
@@ -41,19 +42,27 @@ def apply(
     policy: Path | None = None,
     by: str | None = None,
     progress: Callable[[str], None] | None = None,
+    skip_runtimes: Collection[str] = (),
 ) -> ApplyResult:
     """Delete what the plan expires, re-checking each image just before; without `yes` only plan."""
     if yes:
         require_known_app(ctx, app)
-    expiry = plan(ctx, app, policy=policy, progress=progress)
+    expiry = plan(ctx, app, policy=policy, progress=progress, skip_runtimes=skip_runtimes)
     result = ApplyResult(expiry, applied=yes)
-    if not yes:
+    if not yes or not expiry.expiring:
         return result
     actor = identity(by)
     known_tags: dict[str, set[str]] = {}
     for entry in expiry.entries:
         known_tags.setdefault(entry.repository, set()).update(entry.tags)
+    # The runtimes once more, just before deleting: a deployment since the plan keeps its image.
+    running = scan(ctx, None, skip=skip_runtimes) if expiry.runtimes and expiry.runtimes.runtimes else None
     for entry in expiry.expiring:
+        held = running.in_use(entry.repository).get(Digest.parse(entry.digest)) if running else None
+        if held:
+            reason = f"{held[0].env}: {held[0].reason} now"
+            result.skipped.append({"repository": entry.repository, "digest": entry.digest, "reason": reason})
+            continue
         # Any read failing here raises: apply stops, and what was deleted before is in the ledger.
         why_not = _recheck(ctx, app, entry, known_tags.get(entry.repository, set()))
         if why_not:
@@ -113,8 +122,12 @@ def apply_each(
     policy: Path | None = None,
     by: str | None = None,
     progress: Callable[[str], None] | None = None,
+    skip_runtimes: Collection[str] = (),
 ) -> list[ApplyResult]:
     """`apply` for `app`, or (None) for every app the ledger knows, one after another; the first
     failure stops the run (what was deleted before it is recorded)."""
     names = [app] if app is not None else ctx.ledger.apps()
-    return [apply(ctx, name, yes=yes, policy=policy, by=by, progress=progress) for name in names]
+    return [
+        apply(ctx, name, yes=yes, policy=policy, by=by, progress=progress, skip_runtimes=skip_runtimes)
+        for name in names
+    ]

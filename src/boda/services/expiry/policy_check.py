@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,23 @@ from boda.services.context import Context
 from boda.services.expiry.inventory import read_inventory, repositories
 from boda.services.expiry.plan import require_known_app
 from boda.services.expiry.policy_file import policy_for
-from boda.services.expiry.protections import apps_sharing, merged_facts, registry_holds
+from boda.services.expiry.protections import (
+    apps_sharing,
+    combine,
+    merged_facts,
+    registry_holds,
+    runtime_holds,
+)
+from boda.services.runtime_scan import scan
 
 
 def policy_check(
-    ctx: Context, app: str, *, policy: Path | None = None, now: datetime | None = None
+    ctx: Context,
+    app: str,
+    *,
+    policy: Path | None = None,
+    now: datetime | None = None,
+    skip_runtimes: Collection[str] = (),
 ) -> dict[str, Any]:
     """Evaluate the policy as ECR would (ignoring boda's protections) and list every protected
     image it would expire: the outage predictor."""
@@ -36,11 +49,13 @@ def policy_check(
     else:
         rules = policy_for(ctx, policy)
     now = now or datetime.now(UTC)
+    running = scan(ctx, None, skip=skip_runtimes)
     at_risk = []
     for repo in repositories(ctx, app):
         inventory = read_inventory(ctx, app, repo)
         facts = merged_facts(ctx, apps_sharing(ctx, repo, app))
-        held, _drift = registry_holds(ctx, app, repo, inventory.images, facts)
+        tagged, _drift = registry_holds(ctx, app, repo, inventory.images, facts)
+        held = combine(tagged, runtime_holds(running, repo))
         decisions = {d.digest: d for d in evaluate(rules, inventory.images, now) if d.action == "expire"}
         entries = plan_repository(
             repo, inventory.images, list(decisions.values()), replace(facts, held=held), now

@@ -1,8 +1,9 @@
 """What must not expire, by digest, and where the registry disagrees with the ledger.
 
 The ledger says what boda promoted (current digests, rollback windows, pins). The registry says what
-its environment tags name; that is in use whatever the ledger says (a ledger that lost its history,
-a promotion made by hand). Both protect, and every difference between them is drift.
+its environment tags name, and the configured runtimes what they run; both are in use whatever the
+ledger says (a ledger that lost its history, a promotion made by hand, a task started by hand). All
+of them protect, and every difference between the registry and the ledger is drift.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from boda.policy.images import EcrImage
 from boda.policy.plan import Facts, Protection
 from boda.services.context import Context
+from boda.services.runtime_scan import RuntimeScan
 
 
 def ledger_facts(ctx: Context, app: str) -> Facts:
@@ -129,3 +131,23 @@ def registry_holds(
         if recorded is not None and recorded not in tagged:
             drift.append(Drift("environment-tag", repo, env.name, None, recorded))
     return held, drift
+
+
+def runtime_holds(scan: RuntimeScan, repo: str) -> dict[str, list[Protection]]:
+    """What the configured runtimes run, deploy or keep for a rollback in `repo`, by digest."""
+    held: dict[str, list[Protection]] = {}
+    for digest, sightings in scan.in_use(repo).items():
+        for sighting in sightings:
+            held.setdefault(str(digest), []).append(
+                Protection("running", f"{sighting.env}: {sighting.reason}")
+            )
+    return held
+
+
+def combine(*holds: dict[str, list[Protection]]) -> dict[str, list[Protection]]:
+    """Several digest -> protections maps as one."""
+    out: dict[str, list[Protection]] = {}
+    for held in holds:
+        for digest, protections in held.items():
+            out.setdefault(digest, []).extend(protections)
+    return out
