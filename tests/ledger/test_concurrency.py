@@ -11,7 +11,7 @@ from multiprocessing.synchronize import Barrier
 import pytest
 
 from boda.ledger import open_ledger
-from boda.ledger._sql import migrations
+from boda.ledger.migrate import migrations
 from boda.types import Digest
 
 PROCESSES = 8

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from ledger_helpers import raw
 
 from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, LedgerError, UsageError
-from boda.ledger import _sql, open_ledger, redact_url
+from boda.ledger import migrate, open_ledger, redact_url
 from boda.types import Digest
 
 
-def raw(url: str, statement: str) -> list[tuple[Any, ...]]:
-    """Run one statement on the ledger database behind boda's back."""
-    if url.startswith("sqlite:///"):
-        with closing(sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)) as conn:
-            return conn.execute(statement).fetchall()
-    with psycopg.connect(url, autocommit=True) as pg:
-        cursor = pg.execute(statement.encode())
-        return cursor.fetchall() if cursor.description else []
-
-
 def latest(url: str) -> int:
-    return _sql.migrations("sqlite" if url.startswith("sqlite") else "postgres")[-1][0]
+    return migrate.migrations("sqlite" if url.startswith("sqlite") else "postgres")[-1][0]
 
 
 def test_every_dialect_has_the_same_numbered_migrations() -> None:
-    sqlite_steps = [(v, name) for v, name, _ in _sql.migrations("sqlite")]
-    postgres_steps = [(v, name) for v, name, _ in _sql.migrations("postgres")]
+    sqlite_steps = [(v, name) for v, name, _ in migrate.migrations("sqlite")]
+    postgres_steps = [(v, name) for v, name, _ in migrate.migrations("postgres")]
     assert sqlite_steps == postgres_steps
     assert sqlite_steps[0] == (1, "init")
 
@@ -66,13 +55,13 @@ def test_a_failing_migration_changes_nothing(
     ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dialect = "sqlite" if ledger_url.startswith("sqlite") else "postgres"
-    real = _sql.migrations(dialect)
+    real = migrate.migrations(dialect)
     broken = tmp_path / "9999_broken.sql"
     broken.write_text("CREATE TABLE half_done (a INTEGER);\nSELEC nonsense;\n")
-    monkeypatch.setattr(_sql, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
+    monkeypatch.setattr(migrate, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
     with pytest.raises(LedgerError, match="cannot migrate the schema to version") as caught:
         open_ledger(ledger_url)
-    assert "\n" not in caught.value.message
+    assert "\n" not in caught.value.message and caught.value.__cause__ is not None
 
     monkeypatch.undo()
     with open_ledger(ledger_url) as ledger:
@@ -137,6 +126,7 @@ def test_unreachable_postgres_is_a_one_line_ledger_error_without_the_password() 
         open_ledger("postgresql://boda:s3cret@127.0.0.1:1/boda")
     error = caught.value
     assert error.exit_code == EXIT_UNAVAILABLE
+    assert isinstance(error.__cause__, psycopg.OperationalError)  # the driver's error, for BODA_DEBUG
     assert error.message.startswith("ledger postgresql://boda:***@127.0.0.1:1/boda is unreachable: ")
     assert "\n" not in error.message
     assert "s3cret" not in error.diagnostics()
@@ -148,8 +138,9 @@ def test_an_unusable_sqlite_path_is_a_ledger_error(tmp_path: Path) -> None:
         open_ledger(f"sqlite:///{tmp_path}/file/ledger.db")
     assert caught.value.exit_code == EXIT_UNAVAILABLE
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database"):
+    with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database") as garbage:
         open_ledger(f"sqlite:///{tmp_path}/garbage.db")
+    assert isinstance(garbage.value.__cause__, sqlite3.DatabaseError)  # the driver's error, for BODA_DEBUG
 
 
 @pytest.mark.parametrize(

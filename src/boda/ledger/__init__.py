@@ -1,6 +1,6 @@
 """The ledger: builds, promotions, evidence, pins and the event log, on SQLite or PostgreSQL.
 
-    ledger = open_ledger("sqlite:///.boda/ledger.db", base_dir=project_root)
+    ledger = open_ledger(config.ledger)                 # a LedgerLocation, or a URL string
     with ledger.promotion_lock("foo/bar", "prd") as tx:
         current = tx.current()
         ...  # write the registry while the lock is held
@@ -8,36 +8,44 @@
 
 URLs: `sqlite:///relative/path.db` (relative to `base_dir`, else the working directory),
 `sqlite:////absolute/path.db`, `sqlite:///:memory:`, `postgresql://user@host:port/db` (or
-`postgres://`). The schema is migrated on first use.
+`postgres://`). The schema is migrated on first use. Where each job lives: `records` (what is
+stored), `base` (the protocol), `store` (its implementation), `queries/` (SQL by kind of record),
+`transaction`, `migrate`, `sqlite` and `postgres` (dialects).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from boda.ledger._sql import Clock
-from boda.ledger.base import (
+from boda.ledger.base import Ledger, PromotionTx
+from boda.ledger.dialect import Clock
+from boda.ledger.records import (
     EVIDENCE_RESULTS,
+    FULL_COMMIT_SHA,
     PROMOTION_KINDS,
     Attestation,
     Build,
     Event,
     Evidence,
-    Ledger,
+    NewEvent,
+    NewPromotion,
     Pin,
     Promotion,
-    PromotionTx,
 )
 from boda.locations import LedgerLocation, redact_url
 
 __all__ = [
     "EVIDENCE_RESULTS",
+    "FULL_COMMIT_SHA",
     "PROMOTION_KINDS",
     "Attestation",
     "Build",
+    "Clock",
     "Event",
     "Evidence",
     "Ledger",
+    "NewEvent",
+    "NewPromotion",
     "Pin",
     "Promotion",
     "PromotionTx",
@@ -47,7 +55,10 @@ __all__ = [
 
 
 def open_ledger(
-    location: LedgerLocation | str, base_dir: Path | None = None, *, clock: Clock | None = None
+    location: LedgerLocation | str,
+    base_dir: Path | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> Ledger:
     """Open the ledger at `location` (a string is parsed first), migrating its schema if needed.
 
@@ -62,4 +73,5 @@ def open_ledger(
         return open_postgres(location.url, location.display, clock)
     from boda.ledger.sqlite import MEMORY, open_sqlite
 
-    return open_sqlite(str(location.path) if location.path is not None else MEMORY, location.display, clock)
+    path = str(location.path) if location.path is not None else MEMORY
+    return open_sqlite(path, location.display, clock)

@@ -1,111 +1,40 @@
-"""The ledger's records and the one `Ledger` protocol both databases implement.
+"""The one `Ledger` protocol both databases implement (records are in `ledger.records`).
 
-Builds, promotions, evidence and events are append-only; pins are the one mutable fact. Every
-change also appends an `Event` in the same transaction. Lists are newest first. Timestamps are
-timezone-aware UTC datetimes.
+Every change appends an `Event` in the same transaction. Lists are newest first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from boda.ledger.records import (
+    EVIDENCE_RESULTS,
+    PROMOTION_KINDS,
+    Attestation,
+    Build,
+    Event,
+    Evidence,
+    NewPromotion,
+    Pin,
+    Promotion,
+)
 from boda.types import Digest
 
-PROMOTION_KINDS = frozenset({"promote", "rollback", "force"})
-EVIDENCE_RESULTS = frozenset({"pass", "fail"})
-
-
-@dataclass(frozen=True)
-class Build:
-    """A commit of an app built into a digest; one commit has one digest per app."""
-
-    app: str
-    commit: str
-    digest: Digest
-    reference: str
-    recorded_at: datetime
-    recorded_by: str
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """A digest made current in an environment; `previous_digest` was current just before."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    commit: str | None
-    reference: str
-    at: datetime
-    by: str
-    kind: str
-    reason: str | None
-    previous_digest: Digest | None
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A fact about a digest in an environment (`tests` passed, `signoff` given, ...)."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    kind: str
-    result: str
-    by: str
-    at: datetime
-    url: str | None
-
-
-@dataclass(frozen=True)
-class Attestation:
-    """A signed statement boda wrote to the registry as a referrer of `digest`: the evidence or
-    promotion it attests, its artifact's digest (`statement`), and the key that signed it."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    statement: Digest
-    predicate_type: str
-    signer: str
-    repository: str
-    evidence_id: int | None
-    promotion_id: int | None
-    at: datetime
-    by: str
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A digest protected from expiry by hand."""
-
-    app: str
-    digest: Digest
-    reason: str
-    by: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of the append-only audit log."""
-
-    id: int
-    at: datetime
-    by: str
-    action: str
-    app: str
-    env: str | None
-    digest: Digest | None
-    reason: str | None
-    detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
+__all__ = [
+    "EVIDENCE_RESULTS",
+    "PROMOTION_KINDS",
+    "Attestation",
+    "Build",
+    "Event",
+    "Evidence",
+    "Ledger",
+    "NewPromotion",
+    "Pin",
+    "Promotion",
+    "PromotionTx",
+]
 
 
 @runtime_checkable
@@ -120,11 +49,11 @@ class PromotionTx(Protocol):
         ...
 
     def previous_digests(self, depth: int) -> list[Digest]:
-        """`Ledger.previous_digests` for the locked (app, env), read inside the lock."""
+        """`Ledger.previous_digests` for the locked (app, env)."""
         ...
 
     def previous_promotions(self, depth: int) -> list[Promotion]:
-        """`Ledger.previous_promotions` for the locked (app, env), read inside the lock."""
+        """`Ledger.previous_promotions` for the locked (app, env)."""
         ...
 
     def record_promotion(
@@ -138,7 +67,7 @@ class PromotionTx(Protocol):
         reason: str | None,
         expected_previous: Digest | None,
     ) -> Promotion:
-        """Append a promotion; Conflict unless the current digest is `expected_previous`."""
+        """`Ledger.record_promotion` for the locked (app, env)."""
         ...
 
     def record_event(
@@ -150,18 +79,33 @@ class PromotionTx(Protocol):
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> Event:
-        """Append an event about the locked (app, env) in this transaction."""
+        """`Ledger.record_event` about the locked (app, env)."""
         ...
 
 
 @runtime_checkable
 class Ledger(Protocol):
-    """The ledger. Database failures raise LedgerError; missing things are None or NotFound."""
+    """The ledger. Database failures raise LedgerError (exit 6) with the driver's error as cause;
+    missing things are None or NotFound."""
 
     url: str
     """The ledger URL with any password redacted."""
 
-    # builds
+    # -- promotion locks -------------------------------------------------------------------------
+
+    def promotion_locks(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> AbstractContextManager[Sequence[PromotionTx]]:
+        """`promotion_lock` for several (app, env) pairs at once (a release): one transaction,
+        locks taken in a fixed order; yields one transaction view per pair, in the given order."""
+        ...
+
+    def promotion_lock(self, app: str, env: str) -> AbstractContextManager[PromotionTx]:
+        """Serialise promotions of (app, env): one transaction, committed when the block ends."""
+        ...
+
+    # -- builds --------------------------------------------------------------------------------
+
     def record_build(
         self, app: str, *, commit: str, digest: Digest, reference: str, by: str
     ) -> tuple[Build, bool]:
@@ -179,10 +123,11 @@ class Ledger(Protocol):
     def list_builds(self, app: str, limit: int | None = None) -> list[Build]: ...
 
     def apps(self) -> list[str]:
-        """Every app with a recorded fact, sorted by name."""
+        """Every app with a build, evidence, promotion or pin recorded, sorted by name."""
         ...
 
-    # evidence
+    # -- evidence ------------------------------------------------------------------------------
+
     def record_evidence(
         self,
         app: str,
@@ -199,7 +144,8 @@ class Ledger(Protocol):
         """All evidence matching the filters, newest first."""
         ...
 
-    # attestations (boda.ledger.attestations)
+    # -- attestations --------------------------------------------------------------------------
+
     def record_signed_evidence(
         self,
         app: str,
@@ -240,16 +186,14 @@ class Ledger(Protocol):
         """Every recorded attestation matching the filters, newest first."""
         ...
 
-    # promotions
-    def promotion_locks(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> AbstractContextManager[Sequence[PromotionTx]]:
-        """`promotion_lock` for several (app, env) pairs at once (a release): one transaction,
-        locks taken in a fixed order; yields one transaction view per pair, in the given order."""
+    # -- promotions ----------------------------------------------------------------------------
+
+    def record_promotion(self, new: NewPromotion) -> Promotion:
+        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`."""
         ...
 
-    def promotion_lock(self, app: str, env: str) -> AbstractContextManager[PromotionTx]:
-        """Serialise promotions of (app, env): one transaction, committed when the block ends."""
+    def record_promotions(self, news: Sequence[NewPromotion]) -> list[Promotion]:
+        """A release: every promotion in one transaction, or none if any compare-and-set fails."""
         ...
 
     def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]: ...
@@ -281,7 +225,8 @@ class Ledger(Protocol):
         """Every promotion of `digest` (of `app`, in `env`), newest first: where it ran."""
         ...
 
-    # pins
+    # -- pins ----------------------------------------------------------------------------------
+
     def pin(self, app: str, digest: Digest, *, reason: str, by: str) -> tuple[Pin, bool]:
         """Pin a digest; (existing pin, False) when it already is."""
         ...
@@ -292,7 +237,8 @@ class Ledger(Protocol):
 
     def pins(self, app: str) -> list[Pin]: ...
 
-    # events
+    # -- events --------------------------------------------------------------------------------
+
     def record_event(
         self,
         action: str,
@@ -303,9 +249,13 @@ class Ledger(Protocol):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
-    ) -> Event: ...
+    ) -> Event:
+        """Append an event."""
+        ...
 
     def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+
+    # -- lifecycle -----------------------------------------------------------------------------
 
     def schema_version(self) -> int:
         """The database's schema version (the latest this boda knows, once opened)."""

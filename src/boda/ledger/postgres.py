@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from boda.errors import LedgerError, UsageError
-from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, open_migrated
+from boda.ledger.dialect import Clock, Dialect, Row
+from boda.ledger.store import SqlLedger, open_migrated
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT_S = 10
 
@@ -30,11 +34,11 @@ class PostgresDialect(Dialect):
     def __init__(self, url: str, redacted: str) -> None:
         try:
             import psycopg
-        except ImportError:
+        except ImportError as exc:
             raise LedgerError(
                 f"ledger {redacted}: PostgreSQL support is not installed",
                 hint="pip install 'boda[postgres]'",
-            ) from None
+            ) from exc
         self.url = redacted
         self.errors = (psycopg.Error,)
         self._password = unquote(urlsplit(url).password or "") if "@" in url else ""
@@ -42,18 +46,24 @@ class PostgresDialect(Dialect):
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error as exc:
-            raise UsageError(f"invalid ledger URL {redacted!r}: {self.describe(exc)}") from None
+            raise UsageError(f"invalid ledger URL {redacted!r}: {self.describe(exc)}") from exc
         defaults = {"connect_timeout": str(CONNECT_TIMEOUT_S), "application_name": "boda"}
-        conninfo = psycopg.conninfo.make_conninfo(
+        self._conninfo = psycopg.conninfo.make_conninfo(
             url, **{k: v for k, v in defaults.items() if k not in params}
         )
+        self._conn = self.connect()
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection; LedgerError (one line, no password) when it fails."""
+        import psycopg
+
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True)
+            return psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
             raise LedgerError(
-                f"ledger {redacted} is unreachable: {self.describe(exc)}",
+                f"ledger {self.url} is unreachable: {self.describe(exc)}",
                 hint="check that PostgreSQL runs there and accepts this user",
-            ) from None
+            ) from exc
 
     def _sql(self, sql: str) -> str:
         converted = self._placeholders.get(sql)
@@ -71,7 +81,7 @@ class PostgresDialect(Dialect):
     def begin_write(self) -> None:
         self._conn.execute("BEGIN")
 
-    def lock(self, key: str) -> None:
+    def lock_in_transaction(self, key: str) -> None:
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(key),))
 
     def table_exists(self, name: str) -> bool:
@@ -86,7 +96,7 @@ class PostgresDialect(Dialect):
             raise LedgerError(f"ledger {self.url}: expected a timestamp, got {value!r}")
         return value.astimezone(UTC)
 
-    def describe(self, exc: Exception) -> str:
+    def describe(self, exc: BaseException) -> str:
         text = super().describe(exc)
         return text.replace(self._password, "***") if self._password else text
 

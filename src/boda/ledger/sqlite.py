@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import LedgerError
-from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, open_migrated
+from boda.ledger.dialect import Clock, Dialect, Row
+from boda.ledger.store import SqlLedger, open_migrated
 
 # How long a writer waits for another one (a promotion holds the lock around its registry write).
 BUSY_TIMEOUT_S = 60.0
@@ -28,15 +29,13 @@ class SqliteDialect(Dialect):
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise LedgerError(
-                    f"ledger {url}: cannot create {Path(path).parent}: {exc.strerror}"
-                ) from None
+                raise LedgerError(f"ledger {url}: cannot create {Path(path).parent}: {exc.strerror}") from exc
         try:
             self._conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise self.error(exc) from None
+            raise self.error(exc) from exc
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -44,7 +43,7 @@ class SqliteDialect(Dialect):
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             self._conn.close()
-            raise self.error(exc) from None
+            raise self.error(exc) from exc
 
     def _use_wal(self) -> None:
         """Switch a new database to WAL (the mode is stored in the file, so once is enough).
@@ -80,7 +79,7 @@ class SqliteDialect(Dialect):
     def begin_write(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
-    def lock(self, key: str) -> None:
+    def lock_in_transaction(self, key: str) -> None:
         """Nothing to do: `BEGIN IMMEDIATE` already holds the database's one write lock."""
 
     def table_exists(self, name: str) -> bool:
@@ -93,7 +92,7 @@ class SqliteDialect(Dialect):
     def from_db_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
 
-    def describe(self, exc: Exception) -> str:
+    def describe(self, exc: BaseException) -> str:
         text = super().describe(exc)
         if "database is locked" in text:
             return f"{text} (another boda held it longer than {BUSY_TIMEOUT_S:.0f} s)"

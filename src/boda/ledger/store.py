@@ -1,0 +1,79 @@
+"""`SqlLedger`: the `Ledger` over one database, made of the query groups in `ledger.queries` and
+the transactions of `ledger.transaction`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from boda.ledger.dialect import Clock, Dialect
+from boda.ledger.migrate import migrate, schema_version
+from boda.ledger.queries.apps import AppQueries
+from boda.ledger.queries.attestations import AttestationQueries
+from boda.ledger.queries.builds import BuildQueries
+from boda.ledger.queries.events import EventQueries
+from boda.ledger.queries.evidence import EvidenceQueries
+from boda.ledger.queries.pins import PinQueries
+from boda.ledger.queries.promotions import EnvironmentView, PromotionQueries
+from boda.ledger.transaction import Transactions
+
+
+class SqlLedger(
+    AppQueries,
+    BuildQueries,
+    AttestationQueries,
+    EvidenceQueries,
+    PromotionQueries,
+    PinQueries,
+    EventQueries,
+):
+    """The `Ledger`. Thread-safe: one statement or transaction at a time on its connection."""
+
+    def __init__(self, db: Dialect, clock: Clock | None = None) -> None:
+        self._tx = Transactions(db, clock)
+        self.url = db.url
+
+    # -- promotion locks -------------------------------------------------------------------------
+
+    @contextmanager
+    def promotion_locks(self, pairs: Sequence[tuple[str, str]]) -> Iterator[Sequence[EnvironmentView]]:
+        # Locks are taken in one sorted order, so two releases sharing apps cannot deadlock.
+        with self._tx.write() as db:
+            for app, env in sorted(set(pairs)):
+                db.lock_in_transaction(f"boda:promotion:{app}\0{env}")
+            views = [EnvironmentView(self, app, env) for app, env in pairs]
+            try:
+                yield views
+            finally:
+                for view in views:
+                    view.open = False
+
+    @contextmanager
+    def promotion_lock(self, app: str, env: str) -> Iterator[EnvironmentView]:
+        with self.promotion_locks([(app, env)]) as views:
+            yield views[0]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version of the database (0 before the first migration)."""
+        return self._tx.call(schema_version)
+
+    def close(self) -> None:
+        self._tx.call(lambda db: db.close())
+
+    def __enter__(self) -> SqlLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_migrated(db: Dialect, clock: Clock | None = None) -> SqlLedger:
+    """Migrate a freshly opened database and wrap it; the connection is closed if that fails."""
+    try:
+        migrate(db, clock)
+    except BaseException:
+        db.close()
+        raise
+    return SqlLedger(db, clock)
