@@ -1,12 +1,47 @@
-"""Ledger test helpers."""
+"""Ledger test helpers: another process that works on the same ledger and stops where we say."""
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
 import psycopg
+import pytest
+
+READY = "ready"
+
+Spawn = Callable[[str, str], subprocess.Popen[str]]
+
+
+def wait_ready(process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Wait until the child prints READY; fail with its stderr if it exits first."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([process.stdout], [], [], 0.1)
+        if readable:
+            line = process.stdout.readline()
+            if line.strip() == READY:
+                return
+            if line == "":
+                break
+    process.kill()
+    _, err = process.communicate(timeout=10)
+    pytest.fail(f"the child process never got ready (exit {process.returncode}): {err}")
+
+
+def kill9(process: subprocess.Popen[str]) -> None:
+    """SIGKILL: no cleanup of any kind runs in the child."""
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
 
 
 def raw(url: str, statement: str) -> list[tuple[Any, ...]]:

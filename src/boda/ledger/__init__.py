@@ -1,7 +1,7 @@
 """The ledger: builds, promotions, evidence, pins and the event log, on SQLite or PostgreSQL.
 
     ledger = open_ledger(config.ledger)                 # a LedgerLocation, or a URL string
-    with ledger.promotion_lock("foo/bar", "prd") as tx:
+    with ledger.promotion_lock("foo/bar", "prd") as tx:  # the app's lock, not a transaction
         current = tx.current()
         ...  # write the registry while the lock is held
         tx.record_promotion(digest=d, ..., expected_previous=current.digest if current else None)
@@ -10,7 +10,7 @@ URLs: `sqlite:///relative/path.db` (relative to `base_dir`, else the working dir
 `sqlite:////absolute/path.db`, `sqlite:///:memory:`, `postgresql://user@host:port/db` (or
 `postgres://`). The schema is migrated on first use. Where each job lives: `records` (what is
 stored), `base` (the protocol), `store` (its implementation), `queries/` (SQL by kind of record),
-`transaction`, `migrate`, `sqlite` and `postgres` (dialects).
+`transaction`, `locks`, `migrate`, `sqlite` and `postgres` (dialects).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from boda.ledger.base import Ledger, PromotionTx
 from boda.ledger.dialect import Clock
+from boda.ledger.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S
+from boda.ledger.locks import Holder, LockTimeout
 from boda.ledger.records import (
     EVIDENCE_RESULTS,
     FULL_COMMIT_SHA,
@@ -37,13 +39,16 @@ from boda.locations import LedgerLocation, redact_url
 __all__ = [
     "EVIDENCE_RESULTS",
     "FULL_COMMIT_SHA",
+    "LOCK_TIMEOUT_S",
     "PROMOTION_KINDS",
     "Attestation",
     "Build",
     "Clock",
     "Event",
     "Evidence",
+    "Holder",
     "Ledger",
+    "LockTimeout",
     "NewEvent",
     "NewPromotion",
     "Pin",

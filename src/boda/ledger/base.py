@@ -1,11 +1,13 @@
 """The one `Ledger` protocol both databases implement (records are in `ledger.records`).
 
-Every change appends an `Event` in the same transaction. Lists are newest first.
+Every change appends an `Event` in the same short transaction. Lists are newest first. Registry
+writes are serialised by app locks (`lock_apps`, `promotion_locks`), which are not database
+transactions: no database lock is held while the registry is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,7 +41,11 @@ __all__ = [
 
 @runtime_checkable
 class PromotionTx(Protocol):
-    """The open transaction of `Ledger.promotion_lock(app, env)`; promotions of that pair wait for it."""
+    """One (app, env) inside `Ledger.promotion_locks`: its app's lock is held for the block.
+
+    Reads see the ledger now; each record is a short transaction of its own, committed at once
+    (an exception later in the block undoes nothing: the registry write it records happened).
+    """
 
     app: str
     env: str
@@ -91,17 +97,29 @@ class Ledger(Protocol):
     url: str
     """The ledger URL with any password redacted."""
 
-    # -- promotion locks -------------------------------------------------------------------------
+    # -- locks -----------------------------------------------------------------------------
 
-    def promotion_locks(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> AbstractContextManager[Sequence[PromotionTx]]:
-        """`promotion_lock` for several (app, env) pairs at once (a release): one transaction,
-        locks taken in a fixed order; yields one transaction view per pair, in the given order."""
+    def lock_apps(
+        self, apps: Iterable[str], *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[None]:
+        """Hold the exclusive lock of every app named (taken in sorted order) for the block.
+
+        Hold it across the registry writes of those apps; it is not a transaction and blocks
+        nothing else. LockTimeout (Conflict, exit 5) after `timeout` seconds, naming the holder;
+        `purpose` (e.g. "promote to prd") is what other waiters are told this holder does.
+        """
         ...
 
-    def promotion_lock(self, app: str, env: str) -> AbstractContextManager[PromotionTx]:
-        """Serialise promotions of (app, env): one transaction, committed when the block ends."""
+    def promotion_locks(
+        self, pairs: Sequence[tuple[str, str]], *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[Sequence[PromotionTx]]:
+        """`lock_apps` of the pairs' apps; yields one view per (app, env) pair, in the given order."""
+        ...
+
+    def promotion_lock(
+        self, app: str, env: str, *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[PromotionTx]:
+        """`promotion_locks` of one pair."""
         ...
 
     # -- builds --------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A `Dialect` owns one connection (autocommit between explicit transactions) and knows its
 database's quirks: placeholders, how a write transaction starts, transaction-scoped locks, time and
-JSON columns. Queries are written once, with `?` placeholders.
+JSON columns, and which named locks (`locks.NamedLocks`) its processes share. Queries are
+written once, with `?` placeholders.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from boda.errors import LedgerError
+from boda.ledger.locks import NamedLocks
 
 Row = tuple[Any, ...]
 Clock = Callable[[], datetime]
@@ -51,6 +53,10 @@ class Dialect(ABC):
 
     @abstractmethod
     def from_db_time(self, value: Any) -> datetime: ...
+
+    @abstractmethod
+    def named_locks(self) -> NamedLocks:
+        """The named locks every process using this ledger shares (held outside transactions)."""
 
     @abstractmethod
     def close(self) -> None: ...

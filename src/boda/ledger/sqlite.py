@@ -1,4 +1,5 @@
-"""The SQLite dialect: one file (WAL, foreign keys on), writers serialised by `BEGIN IMMEDIATE`."""
+"""The SQLite dialect: one file (WAL, foreign keys on), writers serialised by `BEGIN IMMEDIATE`
+for the few milliseconds of a write; app locks are `flock`ed files beside the database."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 
 from boda.errors import LedgerError
 from boda.ledger.dialect import Clock, Dialect, Row
+from boda.ledger.locks import FileLocks, NamedLocks, ProcessLocks
 from boda.ledger.store import SqlLedger, open_migrated
 
-# How long a writer waits for another one (a promotion holds the lock around its registry write).
+# How long a writer waits for another one's (short) write transaction.
 BUSY_TIMEOUT_S = 60.0
 MEMORY = ":memory:"
 
@@ -25,6 +27,7 @@ class SqliteDialect(Dialect):
 
     def __init__(self, path: str, url: str) -> None:
         self.url = url
+        self._path = path
         if path != MEMORY:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -92,10 +95,15 @@ class SqliteDialect(Dialect):
     def from_db_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
 
+    def named_locks(self) -> NamedLocks:
+        if self._path == MEMORY:
+            return ProcessLocks()
+        return FileLocks(Path(self._path + ".locks"), self.url)
+
     def describe(self, exc: BaseException) -> str:
         text = super().describe(exc)
         if "database is locked" in text:
-            return f"{text} (another boda held it longer than {BUSY_TIMEOUT_S:.0f} s)"
+            return f"{text} (another process held it longer than {BUSY_TIMEOUT_S:.0f} s)"
         return text
 
     def close(self) -> None:

@@ -1,12 +1,13 @@
-"""`SqlLedger`: the `Ledger` over one database, made of the query groups in `ledger.queries` and
-the transactions of `ledger.transaction`."""
+"""`SqlLedger`: the `Ledger` over one database, made of the query groups in `ledger.queries`, the
+transactions of `ledger.transaction` and the app locks of `ledger.locks`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
 from boda.ledger.dialect import Clock, Dialect
+from boda.ledger.locks import DEFAULT_TIMEOUT_S, app_lock_name
 from boda.ledger.migrate import migrate, schema_version
 from boda.ledger.queries.apps import AppQueries
 from boda.ledger.queries.attestations import AttestationQueries
@@ -27,20 +28,26 @@ class SqlLedger(
     PinQueries,
     EventQueries,
 ):
-    """The `Ledger`. Thread-safe: one statement or transaction at a time on its connection."""
+    """The `Ledger`. Thread-safe: one statement or transaction at a time on its connection; app
+    locks are per thread (reentrant) within the process and exclusive across processes."""
 
     def __init__(self, db: Dialect, clock: Clock | None = None) -> None:
         self._tx = Transactions(db, clock)
+        self._locks = db.named_locks()
         self.url = db.url
 
-    # -- promotion locks -------------------------------------------------------------------------
+    # -- locks ------------------------------------------------------------------------------
+
+    def lock_apps(
+        self, apps: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
+    ) -> AbstractContextManager[None]:
+        return self._locks.hold([app_lock_name(a) for a in apps], timeout=timeout, purpose=purpose)
 
     @contextmanager
-    def promotion_locks(self, pairs: Sequence[tuple[str, str]]) -> Iterator[Sequence[EnvironmentView]]:
-        # Locks are taken in one sorted order, so two releases sharing apps cannot deadlock.
-        with self._tx.write() as db:
-            for app, env in sorted(set(pairs)):
-                db.lock_in_transaction(f"boda:promotion:{app}\0{env}")
+    def promotion_locks(
+        self, pairs: Sequence[tuple[str, str]], *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
+    ) -> Iterator[Sequence[EnvironmentView]]:
+        with self.lock_apps({app for app, _ in pairs}, timeout=timeout, purpose=purpose):
             views = [EnvironmentView(self, app, env) for app, env in pairs]
             try:
                 yield views
@@ -49,8 +56,10 @@ class SqlLedger(
                     view.open = False
 
     @contextmanager
-    def promotion_lock(self, app: str, env: str) -> Iterator[EnvironmentView]:
-        with self.promotion_locks([(app, env)]) as views:
+    def promotion_lock(
+        self, app: str, env: str, *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
+    ) -> Iterator[EnvironmentView]:
+        with self.promotion_locks([(app, env)], timeout=timeout, purpose=purpose) as views:
             yield views[0]
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -60,7 +69,10 @@ class SqlLedger(
         return self._tx.call(schema_version)
 
     def close(self) -> None:
-        self._tx.call(lambda db: db.close())
+        try:
+            self._locks.close()
+        finally:
+            self._tx.call(lambda db: db.close())
 
     def __enter__(self) -> SqlLedger:
         return self

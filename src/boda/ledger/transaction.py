@@ -2,7 +2,9 @@
 
 Every write runs in one explicit transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL `BEGIN`) that
 commits when its block ends and rolls back if the block raises; a write started inside another
-joins it. Driver errors become a one-line LedgerError whose `__cause__` is the driver's error.
+joins it. No transaction is ever held across registry I/O: the locks that serialise registry
+writes are `locks.NamedLocks`, outside any transaction. Driver errors become a one-line
+LedgerError whose `__cause__` is the driver's error.
 """
 
 from __future__ import annotations

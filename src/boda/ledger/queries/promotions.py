@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from boda.errors import Conflict, UsageError
+from boda.ledger.base import Ledger
 from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries, limited, newest_first
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import PROMOTION_KINDS, Event, NewEvent, NewPromotion, Promotion
 from boda.types import Digest
-
-if TYPE_CHECKING:
-    from boda.ledger.base import Ledger
 
 PROMOTION_COLUMNS = (
     "id, app, env, digest, commit_sha, reference, recorded_at, recorded_by, kind, reason, previous_digest"
@@ -206,8 +204,9 @@ def _insert(db: Dialect, now: datetime, new: NewPromotion, previous: Digest | No
 
 
 class EnvironmentView:
-    """One (app, env) inside the transaction of `Ledger.promotion_locks`: reads and records join
-    it. Valid only inside its `with` block."""
+    """One (app, env) while `Ledger.promotion_locks` holds its app's lock: reads, and records each
+    in a short transaction of its own (committed at once; an exception later undoes nothing, since
+    the registry write it records has happened). Valid only inside its `with` block."""
 
     def __init__(self, ledger: Ledger, app: str, env: str) -> None:
         self.app = app
