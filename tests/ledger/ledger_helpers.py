@@ -52,3 +52,23 @@ def raw(url: str, statement: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as pg:
         cursor = pg.execute(statement.encode())
         return cursor.fetchall() if cursor.description else []
+
+
+def fail_event_inserts(url: str) -> None:
+    """Make the database refuse every new event from now on: a ledger failing midway."""
+    if url.startswith("sqlite"):
+        raw(
+            url,
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events"
+            " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+        )
+    else:
+        raw(
+            url,
+            "CREATE FUNCTION fail_events() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'disk on fire'; END; $$",
+        )
+        raw(
+            url,
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_events()",
+        )

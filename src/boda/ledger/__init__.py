@@ -1,10 +1,13 @@
-"""The ledger: builds, promotions, evidence, pins and the event log, on SQLite or PostgreSQL.
+"""The ledger: builds, promotions, evidence, pins, intents, repository owners and the event log,
+on SQLite or PostgreSQL.
 
     ledger = open_ledger(config.ledger)                 # a LedgerLocation, or a URL string
     with ledger.promotion_lock("foo/bar", "prd") as tx:  # the app's lock, not a transaction
         current = tx.current()
+        intent = ledger.begin_intent("promote", "foo/bar", env="prd", digest=d, by=who)
         ...  # write the registry while the lock is held
-        tx.record_promotion(digest=d, ..., expected_previous=current.digest if current else None)
+        tx.record_promotion(digest=d, ..., expected_previous=current.digest if current else None,
+                            intent=intent)
 
 URLs: `sqlite:///relative/path.db` (relative to `base_dir`, else the working directory),
 `sqlite:////absolute/path.db`, `sqlite:///:memory:`, `postgresql://user@host:port/db` (or
@@ -21,24 +24,29 @@ from boda.ledger.base import Ledger, PromotionTx
 from boda.ledger.dialect import Clock
 from boda.ledger.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S
 from boda.ledger.locks import Holder, LockTimeout
+from boda.ledger.queries.repositories import RepositoryClaimed
 from boda.ledger.records import (
     EVIDENCE_RESULTS,
     FULL_COMMIT_SHA,
+    INTENT_RESOLUTIONS,
     PROMOTION_KINDS,
     Attestation,
     Build,
     Event,
     Evidence,
+    Intent,
     NewEvent,
     NewPromotion,
     Pin,
     Promotion,
+    RepositoryOwner,
 )
 from boda.locations import LedgerLocation, redact_url
 
 __all__ = [
     "EVIDENCE_RESULTS",
     "FULL_COMMIT_SHA",
+    "INTENT_RESOLUTIONS",
     "LOCK_TIMEOUT_S",
     "PROMOTION_KINDS",
     "Attestation",
@@ -47,6 +55,7 @@ __all__ = [
     "Event",
     "Evidence",
     "Holder",
+    "Intent",
     "Ledger",
     "LockTimeout",
     "NewEvent",
@@ -54,6 +63,8 @@ __all__ = [
     "Pin",
     "Promotion",
     "PromotionTx",
+    "RepositoryClaimed",
+    "RepositoryOwner",
     "open_ledger",
     "redact_url",
 ]

@@ -18,9 +18,11 @@ from boda.ledger.records import (
     Build,
     Event,
     Evidence,
+    Intent,
     NewPromotion,
     Pin,
     Promotion,
+    RepositoryOwner,
 )
 from boda.types import Digest
 
@@ -31,11 +33,13 @@ __all__ = [
     "Build",
     "Event",
     "Evidence",
+    "Intent",
     "Ledger",
     "NewPromotion",
     "Pin",
     "Promotion",
     "PromotionTx",
+    "RepositoryOwner",
 ]
 
 
@@ -72,6 +76,7 @@ class PromotionTx(Protocol):
         kind: str,
         reason: str | None,
         expected_previous: Digest | None,
+        intent: Intent | int | None = None,
     ) -> Promotion:
         """`Ledger.record_promotion` for the locked (app, env)."""
         ...
@@ -84,6 +89,7 @@ class PromotionTx(Protocol):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        intent: Intent | int | None = None,
     ) -> Event:
         """`Ledger.record_event` about the locked (app, env)."""
         ...
@@ -206,12 +212,16 @@ class Ledger(Protocol):
 
     # -- promotions ----------------------------------------------------------------------------
 
-    def record_promotion(self, new: NewPromotion) -> Promotion:
-        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`."""
+    def record_promotion(self, new: NewPromotion, *, intent: Intent | int | None = None) -> Promotion:
+        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`.
+        With `intent`, that open intent of the same app is closed in the same transaction."""
         ...
 
-    def record_promotions(self, news: Sequence[NewPromotion]) -> list[Promotion]:
-        """A release: every promotion in one transaction, or none if any compare-and-set fails."""
+    def record_promotions(
+        self, news: Sequence[NewPromotion], *, intents: Sequence[Intent | int] = ()
+    ) -> list[Promotion]:
+        """A release: every promotion in one transaction, or none if any compare-and-set fails.
+        Each intent is closed by the promotion of its app (and env)."""
         ...
 
     def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]: ...
@@ -267,11 +277,62 @@ class Ledger(Protocol):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        intent: Intent | int | None = None,
     ) -> Event:
-        """Append an event."""
+        """Append an event; with `intent`, close that open intent in the same transaction."""
         ...
 
     def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+
+    # -- intents -------------------------------------------------------------------------------
+
+    def begin_intent(
+        self,
+        action: str,
+        app: str,
+        *,
+        by: str,
+        env: str | None = None,
+        digest: Digest | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Intent:
+        """Record (committed at once) that a registry write is about to happen; close it by passing
+        it to the record_* call of the fact it produces, or with `resolve_intent`."""
+        ...
+
+    def get_intent(self, number: int) -> Intent | None: ...
+
+    def open_intents(self, app: str | None = None) -> list[Intent]:
+        """Intents neither completed nor resolved (of `app`), newest first."""
+        ...
+
+    def resolve_intent(
+        self,
+        intent: Intent | int,
+        *,
+        resolution: str,
+        by: str,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Close an open intent as done, undone or abandoned, appending a `resolve` event.
+        NotFound for no such intent; Conflict if it is closed already."""
+        ...
+
+    # -- repository owners ---------------------------------------------------------------------
+
+    def claim_repository(
+        self, repository: str, *, app: str, env: str | None = None, by: str
+    ) -> tuple[RepositoryOwner, bool]:
+        """Record that `repository` belongs to `app` (in `env`): (owner, created). The same owner
+        again changes nothing; another owner is RepositoryClaimed (a UsageError, exit 2)."""
+        ...
+
+    def repository_owner(self, repository: str) -> RepositoryOwner | None: ...
+
+    def repositories_of(self, app: str) -> list[RepositoryOwner]:
+        """The repositories `app` owns, sorted by name."""
+        ...
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
-"""The ledger's records: what it stores (Build, Promotion, Evidence, Attestation, Pin, Event) and
-what callers hand it to store (NewPromotion, NewEvent).
+"""The ledger's records: what it stores (Build, Promotion, Evidence, Attestation, Pin, Event,
+Intent, RepositoryOwner) and what callers hand it to store (NewPromotion, NewEvent).
 
-Builds, promotions, evidence, attestations and events are append-only; pins are the one mutable fact.
-Timestamps are timezone-aware UTC datetimes.
+Builds, promotions, evidence, attestations and events are append-only; pins and repository owners
+are state; an intent is opened once and closed once. Timestamps are timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from boda.types import Digest
 
 PROMOTION_KINDS = frozenset({"promote", "rollback", "force"})
 EVIDENCE_RESULTS = frozenset({"pass", "fail"})
+# How an intent ends: `done` (the write happened and its fact is recorded), `undone` (what moved
+# was put back), `abandoned` (the write did not happen, or nothing is left to do).
+INTENT_RESOLUTIONS = frozenset({"done", "undone", "abandoned"})
 
 # A stored build names its commit by the full SHA (SHA-1: 40 digits, SHA-256: 64), never by a
 # prefix: a prefix that is unique today may not be tomorrow. Lookups take prefixes (HEX_PREFIX).
@@ -139,3 +142,39 @@ class Event:
     digest: Digest | None
     reason: str | None
     detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A registry write announced before it was made; open until its fact is recorded or it is
+    resolved (by `boda repair`). An open intent after a crash says what may have happened."""
+
+    id: int
+    action: str
+    app: str
+    env: str | None
+    digest: Digest | None
+    by: str
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    resolution: str | None = None
+    reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """True until the intent was completed or resolved."""
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class RepositoryOwner:
+    """The one app (and environment; None for the app's build repository) a registry repository
+    belongs to."""
+
+    repository: str
+    app: str
+    env: str | None
+    by: str
+    at: datetime

@@ -14,8 +14,10 @@ from boda.ledger.queries.attestations import AttestationQueries
 from boda.ledger.queries.builds import BuildQueries
 from boda.ledger.queries.events import EventQueries
 from boda.ledger.queries.evidence import EvidenceQueries
+from boda.ledger.queries.intents import IntentQueries
 from boda.ledger.queries.pins import PinQueries
 from boda.ledger.queries.promotions import EnvironmentView, PromotionQueries
+from boda.ledger.queries.repositories import RepositoryQueries
 from boda.ledger.transaction import Transactions
 
 
@@ -27,6 +29,8 @@ class SqlLedger(
     PromotionQueries,
     PinQueries,
     EventQueries,
+    IntentQueries,
+    RepositoryQueries,
 ):
     """The `Ledger`. Thread-safe: one statement or transaction at a time on its connection; app
     locks are per thread (reentrant) within the process and exclusive across processes."""

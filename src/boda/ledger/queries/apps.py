@@ -1,5 +1,5 @@
-"""Apps: every app with a build, evidence, promotion or pin (events alone make no app known:
-expiry needs an app's history)."""
+"""Apps: every app with a build, evidence, promotion or pin (events, intents and repository
+claims alone make no app known: expiry needs an app's history)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events: the append-only audit log every change writes to."""
+"""Events: the append-only audit log every change writes to, and how an event closes an intent."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from boda.errors import Conflict, NotFound, UsageError
 from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries, limited
-from boda.ledger.records import Event, NewEvent
+from boda.ledger.records import Event, Intent, NewEvent
 from boda.types import Digest
 
 EVENT_COLUMNS = "id, recorded_at, recorded_by, action, app, env, digest, reason, detail"
@@ -29,12 +30,21 @@ def decode_event(db: Dialect, row: Row) -> Event:
     )
 
 
+def intent_id(intent: Intent | int) -> int:
+    return intent.id if isinstance(intent, Intent) else int(intent)
+
+
 def append_event(
     db: Dialect,
     at: datetime,
     new: NewEvent,
+    *,
+    closes: Intent | int | None = None,
+    resolution: str = "done",
+    reason: str | None = None,
 ) -> Event:
-    """Append `new` inside the open transaction."""
+    """Append `new` inside the open transaction; with `closes`, close that open intent of the same
+    app by this event (Conflict if it is closed already, so the fact is not recorded twice)."""
     rows = db.execute(
         "INSERT INTO events (recorded_at, recorded_by, action, app, env, digest, reason, detail)"
         f" VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {EVENT_COLUMNS}",
@@ -49,7 +59,49 @@ def append_event(
             json.dumps(dict(new.detail), sort_keys=True, default=str),
         ),
     )
-    return decode_event(db, rows[0])
+    event = decode_event(db, rows[0])
+    if closes is not None:
+        _close_intent(
+            db,
+            intent_id(closes),
+            app=new.app,
+            by=new.by,
+            at=at,
+            event=event.id,
+            resolution=resolution,
+            reason=reason,
+        )
+    return event
+
+
+def _close_intent(
+    db: Dialect,
+    number: int,
+    *,
+    app: str,
+    by: str,
+    at: datetime,
+    event: int,
+    resolution: str,
+    reason: str | None,
+) -> None:
+    closed = db.execute(
+        "UPDATE intents SET closed_at = ?, closed_by = ?, resolution = ?, reason = ?, event_id = ?"
+        " WHERE id = ? AND app = ? AND closed_at IS NULL RETURNING id",
+        (db.to_db_time(at), by, resolution, reason, event, number, app),
+    )
+    if closed:
+        return
+    found = db.execute("SELECT app, resolution, closed_by FROM intents WHERE id = ?", (number,))
+    if not found:
+        raise NotFound(f"no intent {number} in the ledger")
+    owner, done_as, done_by = found[0]
+    if owner != app:
+        raise UsageError(f"intent {number} is about {owner}, not {app}")
+    raise Conflict(
+        f"intent {number} was already closed ({done_as}, by {done_by}); nothing recorded twice",
+        hint="another command (boda repair?) resolved it meanwhile; check `boda events`",
+    )
 
 
 class EventQueries(Queries):
@@ -63,11 +115,12 @@ class EventQueries(Queries):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        intent: Intent | int | None = None,
     ) -> Event:
-        """Append an event."""
+        """Append an event; with `intent`, close that open intent in the same transaction."""
         new = NewEvent(action, app, by, env, digest, reason, dict(detail or {}))
         with self._tx.write() as db:
-            return append_event(db, self._tx.now(), new)
+            return append_event(db, self._tx.now(), new, closes=intent)
 
     def events(self, app: str | None = None, limit: int | None = None) -> list[Event]:
         params: list[object] = []

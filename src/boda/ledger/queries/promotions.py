@@ -1,8 +1,8 @@
 """Promotions: which digest is current in each (app, env), as a compare-and-set history.
 
 A promotion is recorded only if the environment still holds `expected_previous`, in one short
-transaction that also moves the head and appends the event. Several promotions (a release) can be
-recorded all or none.
+transaction that also moves the head, appends the event and closes the intent (if any). Several
+promotions (a release) can be recorded all or none.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries, limited, newest_first
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
-from boda.ledger.records import PROMOTION_KINDS, Event, NewEvent, NewPromotion, Promotion
+from boda.ledger.records import PROMOTION_KINDS, Event, Intent, NewEvent, NewPromotion, Promotion
 from boda.types import Digest
 
 PROMOTION_COLUMNS = (
@@ -49,25 +49,48 @@ def check_promotion(new: NewPromotion) -> None:
         raise UsageError(f"invalid promotion kind {new.kind!r}: expected promote, rollback or force")
 
 
-class PromotionQueries(Queries):
-    def record_promotion(self, new: NewPromotion) -> Promotion:
-        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`."""
-        return self.record_promotions([new])[0]
+def _closing(news: Sequence[NewPromotion], intents: Sequence[Intent | int]) -> list[Intent | int | None]:
+    """For each promotion, the intent its event closes: the one of the same app (and env)."""
+    if not intents:
+        return [None] * len(news)
+    if len(news) == 1 and len(intents) == 1:
+        return [intents[0]]
+    out: list[Intent | int | None] = [None] * len(news)
+    for intent in intents:
+        if not isinstance(intent, Intent):
+            raise UsageError("a release closes intents given as Intent records (their app says which)")
+        matches = [i for i, n in enumerate(news) if n.app == intent.app and intent.env in (None, n.env)]
+        if len(matches) != 1 or out[matches[0]] is not None:
+            raise UsageError(f"intent {intent.id} ({intent.app}) matches no single promotion of this release")
+        out[matches[0]] = intent
+    return out
 
-    def record_promotions(self, news: Sequence[NewPromotion]) -> list[Promotion]:
+
+class PromotionQueries(Queries):
+    def record_promotion(self, new: NewPromotion, *, intent: Intent | int | None = None) -> Promotion:
+        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`.
+
+        With `intent`, that open intent is closed in the same transaction.
+        """
+        return self.record_promotions([new], intents=() if intent is None else [intent])[0]
+
+    def record_promotions(
+        self, news: Sequence[NewPromotion], *, intents: Sequence[Intent | int] = ()
+    ) -> list[Promotion]:
         """Record several promotions (a release) in one transaction: all, or none if any one's
-        compare-and-set fails."""
+        compare-and-set fails. Each intent is closed by the promotion of its app (and env)."""
         for new in news:
             check_promotion(new)
         pairs = [(n.app, n.env) for n in news]
         if len(set(pairs)) != len(pairs):
             raise UsageError("a release records one promotion per app and environment")
+        closing = _closing(news, intents)
         with self._tx.write() as db:
             for app, env in sorted(pairs):  # one order: two releases never deadlock
                 db.lock_in_transaction(f"boda:promotion:{app}\0{env}")
             now = self._tx.now()
             recorded = []
-            for new in news:
+            for new, intent in zip(news, closing, strict=True):
                 head = db.execute(f"{_HEADS} WHERE h.app = ? AND h.env = ?", (new.app, new.env))
                 previous = decode_promotion(db, head[0]).digest if head else None
                 if previous != new.expected_previous:
@@ -76,7 +99,7 @@ class PromotionQueries(Queries):
                         f"{new.expected_previous or 'empty'}",
                         hint="another promotion happened meanwhile; check `boda status` and retry",
                     )
-                recorded.append(_insert(db, now, new, previous))
+                recorded.append(_insert(db, now, new, previous, intent))
             return recorded
 
     def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]:
@@ -155,8 +178,10 @@ class PromotionQueries(Queries):
         return [decode_promotion(self._tx.db, r) for r in self._tx.read(sql + " ORDER BY id DESC", params)]
 
 
-def _insert(db: Dialect, now: datetime, new: NewPromotion, previous: Digest | None) -> Promotion:
-    """Append the promotion, move the head, remember the app, append the event."""
+def _insert(
+    db: Dialect, now: datetime, new: NewPromotion, previous: Digest | None, intent: Intent | int | None
+) -> Promotion:
+    """Append the promotion, move the head, remember the app, append the event (closing `intent`)."""
     rows = db.execute(
         "INSERT INTO promotions (app, env, digest, commit_sha, reference, recorded_at,"
         " recorded_by, kind, reason, previous_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -199,6 +224,7 @@ def _insert(db: Dialect, now: datetime, new: NewPromotion, previous: Digest | No
                 "reference": new.reference,
             },
         ),
+        closes=intent,
     )
     return promotion
 
@@ -238,10 +264,11 @@ class EnvironmentView:
         kind: str,
         reason: str | None,
         expected_previous: Digest | None,
+        intent: Intent | int | None = None,
     ) -> Promotion:
         """`Ledger.record_promotion` of a NewPromotion for the locked (app, env)."""
         new = NewPromotion(self.app, self.env, digest, commit, reference, by, kind, reason, expected_previous)
-        return self._check().record_promotion(new)
+        return self._check().record_promotion(new, intent=intent)
 
     def record_event(
         self,
@@ -251,6 +278,7 @@ class EnvironmentView:
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        intent: Intent | int | None = None,
     ) -> Event:
         """`Ledger.record_event` about the locked (app, env)."""
         return self._check().record_event(
@@ -261,4 +289,5 @@ class EnvironmentView:
             digest=digest,
             reason=reason,
             detail=detail,
+            intent=intent,
         )
