@@ -13,7 +13,7 @@ URLs: `sqlite:///relative/path.db` (relative to `base_dir`, else the working dir
 `sqlite:////absolute/path.db`, `sqlite:///:memory:`, `postgresql://user@host:port/db` (or
 `postgres://`). The schema is migrated on first use. Where each job lives: `records` (what is
 stored), `base` (the protocol), `store` (its implementation), `queries/` (SQL by kind of record),
-`transaction`, `locks`, `migrate`, `sqlite` and `postgres` (dialects).
+`transaction`, `locks`, `text` (what can be stored), `migrate`, `sqlite` and `postgres` (dialects).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from boda.ledger.records import (
     Promotion,
     RepositoryOwner,
 )
+from boda.ledger.text import check_detail, check_text
 from boda.locations import LedgerLocation, redact_url
 
 __all__ = [
@@ -65,6 +66,8 @@ __all__ = [
     "PromotionTx",
     "RepositoryClaimed",
     "RepositoryOwner",
+    "check_detail",
+    "check_text",
     "open_ledger",
     "redact_url",
 ]

@@ -98,12 +98,13 @@ class PromotionTx(Protocol):
 @runtime_checkable
 class Ledger(Protocol):
     """The ledger. Database failures raise LedgerError (exit 6) with the driver's error as cause;
-    missing things are None or NotFound."""
+    text the database cannot store is a UsageError (exit 2) before anything is written; missing
+    things are None or NotFound."""
 
     url: str
     """The ledger URL with any password redacted."""
 
-    # -- locks -----------------------------------------------------------------------------
+    # -- locks and writability -----------------------------------------------------------------
 
     def lock_apps(
         self, apps: Iterable[str], *, timeout: float = ..., purpose: str = ""
@@ -126,6 +127,11 @@ class Ledger(Protocol):
         self, app: str, env: str, *, timeout: float = ..., purpose: str = ""
     ) -> AbstractContextManager[PromotionTx]:
         """`promotion_locks` of one pair."""
+        ...
+
+    def check_writable(self) -> None:
+        """LedgerError (exit 6, one line) unless a write would succeed now: a real write, rolled
+        back (read-only files and transactions, missing privileges, a lost connection)."""
         ...
 
     # -- builds --------------------------------------------------------------------------------

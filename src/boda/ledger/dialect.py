@@ -2,8 +2,8 @@
 
 A `Dialect` owns one connection (autocommit between explicit transactions) and knows its
 database's quirks: placeholders, how a write transaction starts, transaction-scoped locks, time and
-JSON columns, and which named locks (`locks.NamedLocks`) its processes share. Queries are
-written once, with `?` placeholders.
+JSON columns, how the ledger proves it can write, and which named locks (`locks.NamedLocks`) its
+processes share. Queries are written once, with `?` placeholders.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,9 @@ from boda.ledger.locks import NamedLocks
 
 Row = tuple[Any, ...]
 Clock = Callable[[], datetime]
+
+# An app name can never contain a space, so this row never collides with a real one.
+WRITE_PROBE_APP = " boda write probe "
 
 
 class Dialect(ABC):
@@ -60,6 +64,19 @@ class Dialect(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def probe_write(self) -> None:
+        """Prove a write would succeed now: write a row and roll it back. Raises a driver error."""
+        self.begin_write()
+        try:
+            self.execute(
+                "INSERT INTO apps (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (WRITE_PROBE_APP,)
+            )
+        except BaseException:
+            with suppress(*self.errors):  # a lost connection rolls back by itself
+                self.execute("ROLLBACK")
+            raise
+        self.execute("ROLLBACK")
 
     def from_db_json(self, value: Any) -> dict[str, Any]:
         """A JSON column's value as a dict."""

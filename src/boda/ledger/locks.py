@@ -193,6 +193,10 @@ class NamedLocks(ABC):
         """Take `names` (sorted) across processes by `deadline`; return what releases them."""
 
     @abstractmethod
+    def probe(self) -> None:
+        """Raise LedgerError if locks cannot be taken here (a lock folder that cannot be written)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Free what the locks keep open (held locks are released by their blocks)."""
 
@@ -206,6 +210,9 @@ class ProcessLocks(NamedLocks):
 
     def _acquire(self, names: list[str], deadline: float, me: Holder, timeout: float) -> Release:
         return _nothing
+
+    def probe(self) -> None:
+        """Nothing can stop in-process locks."""
 
     def close(self) -> None:
         """Nothing is kept open."""
@@ -276,6 +283,9 @@ class FileLocks(NamedLocks):
                 raise LockTimeout(name, _read_holder(fd), timeout)
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.05)
+
+    def probe(self) -> None:
+        os.close(self._open("write probe"))
 
     def close(self) -> None:
         """Nothing is kept open between holds."""

@@ -25,6 +25,19 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT_S = 10
+# Every table a command writes, and how.
+_WRITTEN = {
+    "apps": "INSERT",
+    "builds": "INSERT",
+    "promotions": "INSERT",
+    "heads": "INSERT, UPDATE",
+    "evidence": "INSERT",
+    "attestations": "INSERT",
+    "pins": "INSERT, DELETE",
+    "events": "INSERT",
+    "intents": "INSERT, UPDATE",
+    "repository_owners": "INSERT",
+}
 
 
 def lock_key(name: str) -> int:
@@ -100,6 +113,21 @@ class PostgresDialect(Dialect):
         if not isinstance(value, datetime):
             raise LedgerError(f"ledger {self.url}: expected a timestamp, got {value!r}")
         return value.astimezone(UTC)
+
+    def probe_write(self) -> None:
+        """A rolled-back write (read-only transactions, a standby, a lost connection), then the
+        privileges of every table a command writes."""
+        super().probe_write()
+        wanted = [
+            (table, privilege.strip()) for table, kinds in _WRITTEN.items() for privilege in kinds.split(",")
+        ]
+        rows = self._conn.execute(
+            "SELECT t, p FROM unnest(%s::text[], %s::text[]) AS w(t, p) WHERE NOT has_table_privilege(t, p)",
+            ([t for t, _ in wanted], [p for _, p in wanted]),
+        ).fetchall()
+        if rows:
+            missing = ", ".join(f"{p} on {t}" for t, p in rows)
+            raise LedgerError(f"ledger {self.url} cannot be written now: this user lacks {missing}")
 
     def named_locks(self) -> NamedLocks:
         schema = self._conn.execute("SELECT current_schema()").fetchone()
@@ -216,6 +244,9 @@ class AdvisoryLocks(NamedLocks):
             with suppress(ValueError):
                 pid = int(client_pid)
         return Holder(pid, client_host or client_addr, since, purpose)
+
+    def probe(self) -> None:
+        """Nothing to prove beyond the connection `probe_write` used."""
 
     def close(self) -> None:
         with self._pool:

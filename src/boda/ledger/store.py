@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
+from boda.errors import LedgerError
 from boda.ledger.dialect import Clock, Dialect
 from boda.ledger.locks import DEFAULT_TIMEOUT_S, app_lock_name
 from boda.ledger.migrate import migrate, schema_version
@@ -40,7 +41,7 @@ class SqlLedger(
         self._locks = db.named_locks()
         self.url = db.url
 
-    # -- locks ------------------------------------------------------------------------------
+    # -- locks and writability ------------------------------------------------------------------
 
     def lock_apps(
         self, apps: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
@@ -65,6 +66,16 @@ class SqlLedger(
     ) -> Iterator[EnvironmentView]:
         with self.promotion_locks([(app, env)], timeout=timeout, purpose=purpose) as views:
             yield views[0]
+
+    def check_writable(self) -> None:
+        def probe(db: Dialect) -> None:
+            try:
+                db.probe_write()
+            except db.errors as exc:
+                raise LedgerError(f"ledger {self.url} cannot be written now: {db.describe(exc)}") from exc
+
+        self._tx.call(probe)
+        self._locks.probe()
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The ledger's queries, one module per kind of record, each a mixin of `store.SqlLedger`.
 
-Every module writes its SQL once, with `?` placeholders, for both databases. Writes run in one
-short transaction and append the event that says what changed in that same transaction.
+Every module writes its SQL once, with `?` placeholders, for both databases. Writes check their
+text (`ledger.text`) before the first statement, run in one short transaction, and append the
+event that says what changed in that same transaction.
 """
 
 from __future__ import annotations

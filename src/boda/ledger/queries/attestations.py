@@ -11,6 +11,7 @@ from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries.events import append_event
 from boda.ledger.queries.evidence import EvidenceQueries
 from boda.ledger.records import Attestation, Evidence, NewEvent
+from boda.ledger.text import check_text
 from boda.types import Digest
 
 ATTESTATION_COLUMNS = (
@@ -36,10 +37,13 @@ def decode_attestation(db: Dialect, row: Row) -> Attestation:
     )
 
 
-def _check_names(predicate_type: str, signer: str, repository: str) -> None:
+def _check_names(app: str, env: str, by: str, predicate_type: str, signer: str, repository: str) -> None:
     for what, value in (("predicate type", predicate_type), ("signer", signer), ("repository", repository)):
+        check_text(value, what)
         if not value or any(ord(c) < 32 for c in value):
             raise UsageError(f"invalid attestation {what} {value!r}")
+    for what, value in (("app", app), ("env", env), ("by", by)):
+        check_text(value, what)
 
 
 def _insert_attestation(
@@ -119,7 +123,7 @@ class AttestationQueries(EvidenceQueries):
         repository: str,
     ) -> tuple[Evidence, Attestation]:
         """Record evidence and the signed statement attesting it, in one transaction."""
-        _check_names(predicate_type, signer, repository)
+        _check_names(app, env, by, predicate_type, signer, repository)
         with self._tx.write() as db:
             evidence = self.record_evidence(
                 app, env=env, digest=digest, kind=kind, result=result, by=by, url=url
@@ -153,7 +157,7 @@ class AttestationQueries(EvidenceQueries):
         promotion_id: int,
     ) -> Attestation:
         """Record the signed statement attesting a promotion."""
-        _check_names(predicate_type, signer, repository)
+        _check_names(app, env, by, predicate_type, signer, repository)
         with self._tx.write() as db:
             found = db.execute("SELECT app, env, digest FROM promotions WHERE id = ?", (promotion_id,))
             if not found or tuple(found[0]) != (app, env, str(digest)):

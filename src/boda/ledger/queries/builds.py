@@ -8,6 +8,7 @@ from boda.ledger.queries import Queries, limited
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import FULL_COMMIT_SHA, HEX_PREFIX, Build, NewEvent
+from boda.ledger.text import check_text
 from boda.types import Digest
 
 BUILD_COLUMNS = "app, commit_sha, digest, reference, recorded_at, recorded_by"
@@ -26,6 +27,8 @@ class BuildQueries(Queries):
             raise UsageError(
                 f"invalid commit {commit!r}: expected a full lower-case hex SHA (40 or 64 digits)"
             )
+        for what, value in (("app", app), ("reference", reference), ("by", by)):
+            check_text(value, what)
         with self._tx.write() as db:
             rows = db.execute(
                 f"INSERT INTO builds ({BUILD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"

@@ -11,6 +11,7 @@ from boda.errors import Conflict, NotFound, UsageError
 from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries, limited
 from boda.ledger.records import Event, Intent, NewEvent
+from boda.ledger.text import check_detail, check_text
 from boda.types import Digest
 
 EVENT_COLUMNS = "id, recorded_at, recorded_by, action, app, env, digest, reason, detail"
@@ -28,6 +29,14 @@ def decode_event(db: Dialect, row: Row) -> Event:
         reason=row[7],
         detail=db.from_db_json(row[8]),
     )
+
+
+def check_event(new: NewEvent) -> None:
+    """UsageError if the ledger could not store `new`."""
+    for what, value in (("action", new.action), ("app", new.app), ("by", new.by), ("env", new.env)):
+        check_text(value, what)
+    check_text(new.reason, "reason")
+    check_detail(dict(new.detail))
 
 
 def intent_id(intent: Intent | int) -> int:
@@ -119,6 +128,7 @@ class EventQueries(Queries):
     ) -> Event:
         """Append an event; with `intent`, close that open intent in the same transaction."""
         new = NewEvent(action, app, by, env, digest, reason, dict(detail or {}))
+        check_event(new)
         with self._tx.write() as db:
             return append_event(db, self._tx.now(), new, closes=intent)
 

@@ -8,6 +8,7 @@ from boda.ledger.queries import Queries
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import EVIDENCE_RESULTS, Evidence, NewEvent
+from boda.ledger.text import check_text
 from boda.types import Digest
 
 EVIDENCE_COLUMNS = "id, app, env, digest, kind, result, recorded_by, recorded_at, url"
@@ -41,6 +42,8 @@ class EvidenceQueries(Queries):
     ) -> Evidence:
         if result not in EVIDENCE_RESULTS:
             raise UsageError(f"invalid evidence result {result!r}: expected pass or fail")
+        for what, value in (("app", app), ("env", env), ("kind", kind), ("by", by), ("url", url)):
+            check_text(value, what)
         with self._tx.write() as db:
             rows = db.execute(
                 "INSERT INTO evidence (app, env, digest, kind, result, recorded_by, recorded_at, url)"

@@ -17,8 +17,9 @@ from typing import Any
 from boda.errors import NotFound, UsageError
 from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries
-from boda.ledger.queries.events import append_event, intent_id
+from boda.ledger.queries.events import append_event, check_event, intent_id
 from boda.ledger.records import INTENT_RESOLUTIONS, Event, Intent, NewEvent
+from boda.ledger.text import check_detail, check_text
 from boda.types import Digest
 
 INTENT_COLUMNS = (
@@ -59,6 +60,9 @@ class IntentQueries(Queries):
         Call it holding the app's lock, right before the write: it also proves the ledger can
         write now (a ledger that cannot raises LedgerError before the registry changes).
         """
+        for what, value in (("action", action), ("app", app), ("by", by), ("env", env)):
+            check_text(value, what)
+        check_detail(dict(detail or {}))
         with self._tx.write() as db:
             rows = db.execute(
                 "INSERT INTO intents (action, app, env, digest, opened_by, opened_at, detail)"
@@ -120,5 +124,6 @@ class IntentQueries(Queries):
                 "intent_detail": dict(found.detail),
             },
         )
+        check_event(new)
         with self._tx.write() as db:
             return append_event(db, self._tx.now(), new, closes=number, resolution=resolution, reason=reason)

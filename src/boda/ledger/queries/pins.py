@@ -8,6 +8,7 @@ from boda.ledger.queries import Queries
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import NewEvent, Pin
+from boda.ledger.text import check_text
 from boda.types import Digest
 
 PIN_COLUMNS = "app, digest, reason, recorded_by, recorded_at"
@@ -20,6 +21,8 @@ def decode_pin(db: Dialect, row: Row) -> Pin:
 class PinQueries(Queries):
     def pin(self, app: str, digest: Digest, *, reason: str, by: str) -> tuple[Pin, bool]:
         """Pin a digest; (existing pin, False) when it already is."""
+        for what, value in (("app", app), ("reason", reason), ("by", by)):
+            check_text(value, what)
         with self._tx.write() as db:
             now = self._tx.now()
             rows = db.execute(
@@ -38,6 +41,7 @@ class PinQueries(Queries):
 
     def unpin(self, app: str, digest: Digest, *, by: str) -> Pin:
         """Remove a pin and return it; NotFound when the digest is not pinned."""
+        check_text(by, "by")
         with self._tx.write() as db:
             rows = db.execute(
                 f"DELETE FROM pins WHERE app = ? AND digest = ? RETURNING {PIN_COLUMNS}", (app, str(digest))

@@ -18,6 +18,7 @@ from boda.ledger.queries import Queries, limited, newest_first
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import PROMOTION_KINDS, Event, Intent, NewEvent, NewPromotion, Promotion
+from boda.ledger.text import check_text
 from boda.types import Digest
 
 PROMOTION_COLUMNS = (
@@ -47,6 +48,15 @@ def check_promotion(new: NewPromotion) -> None:
     """UsageError if `new` is not a promotion the ledger can store."""
     if new.kind not in PROMOTION_KINDS:
         raise UsageError(f"invalid promotion kind {new.kind!r}: expected promote, rollback or force")
+    for what, value in (
+        ("app", new.app),
+        ("env", new.env),
+        ("commit", new.commit),
+        ("reference", new.reference),
+        ("by", new.by),
+        ("reason", new.reason),
+    ):
+        check_text(value, what)
 
 
 def _closing(news: Sequence[NewPromotion], intents: Sequence[Intent | int]) -> list[Intent | int | None]:

@@ -8,6 +8,7 @@ from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import NewEvent, RepositoryOwner
+from boda.ledger.text import check_text
 from boda.types import validate_repository
 
 OWNER_COLUMNS = "repository, app, env, claimed_by, claimed_at"
@@ -43,6 +44,8 @@ class RepositoryQueries(Queries):
         (a UsageError, exit 2) if another app or environment owns it.
         """
         validate_repository(repository)
+        for what, value in (("app", app), ("env", env), ("by", by)):
+            check_text(value, what)
         with self._tx.write() as db:
             now = self._tx.now()
             rows = db.execute(
