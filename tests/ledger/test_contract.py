@@ -426,7 +426,7 @@ def test_events_are_an_append_only_log(ledger: Ledger) -> None:
 
 def test_facts_survive_reopening_and_use_the_given_clock(ledger_url: str) -> None:
     moment = datetime(2024, 2, 29, 12, 30, 15, 123456, tzinfo=UTC)
-    with open_ledger(ledger_url, clock=lambda: moment) as ledger:
+    with open_ledger(ledger_url, clock=lambda: moment, create=True) as ledger:
         build, _ = ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
         promote(ledger, "dev", dg(1))
     assert build.recorded_at == moment
@@ -438,7 +438,7 @@ def test_facts_survive_reopening_and_use_the_given_clock(ledger_url: str) -> Non
 
 
 def test_sqlite_relative_urls_use_base_dir_and_create_the_folder(tmp_path: Path) -> None:
-    with open_ledger("sqlite:///.boda/ledger.db", base_dir=tmp_path) as ledger:
+    with open_ledger("sqlite:///.boda/ledger.db", base_dir=tmp_path, create=True) as ledger:
         ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
     assert (tmp_path / ".boda" / "ledger.db").is_file()
     with open_ledger(f"sqlite:///{tmp_path}/.boda/ledger.db") as ledger:

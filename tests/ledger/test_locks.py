@@ -181,7 +181,7 @@ def test_an_in_memory_ledger_locks_among_its_threads() -> None:
 
 def test_sqlite_lock_files_sit_beside_the_ledger_and_name_their_holder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/db/ledger.db"
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         with ledger.lock_apps([A], purpose="promote"):
             files = list((tmp_path / "db" / "ledger.db.locks").iterdir())
             assert len(files) == 1 and files[0].name.startswith("app_shop_a-")
@@ -191,7 +191,7 @@ def test_sqlite_lock_files_sit_beside_the_ledger_and_name_their_holder(tmp_path:
 
 def test_an_unwritable_lock_folder_is_a_one_line_ledger_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
-    open_ledger(url).close()
+    open_ledger(url, create=True).close()
     (tmp_path / "ledger.db.locks").write_text("a file where the lock folder should be")
     with open_ledger(url) as ledger, pytest.raises(LedgerError) as caught:
         ledger.lock_apps([A]).__enter__()

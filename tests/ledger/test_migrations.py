@@ -26,7 +26,7 @@ def test_every_dialect_has_the_same_numbered_migrations() -> None:
 
 
 def test_a_fresh_database_gets_the_latest_schema_once(ledger_url: str) -> None:
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(ledger_url, create=True) as ledger:
         assert ledger.schema_version() == latest(ledger_url)
     rows = raw(ledger_url, "SELECT version, name, applied_at FROM schema_version ORDER BY version")
     assert [r[0] for r in rows] == list(range(1, latest(ledger_url) + 1))
@@ -37,7 +37,7 @@ def test_a_fresh_database_gets_the_latest_schema_once(ledger_url: str) -> None:
 
 
 def test_a_newer_schema_is_refused_with_a_clear_message(ledger_url: str) -> None:
-    open_ledger(ledger_url).close()
+    open_ledger(ledger_url, create=True).close()
     future = latest(ledger_url) + 1
     raw(
         ledger_url,
@@ -60,7 +60,7 @@ def test_a_failing_migration_changes_nothing(
     broken.write_text("CREATE TABLE half_done (a INTEGER);\nSELEC nonsense;\n")
     monkeypatch.setattr(migrate, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
     with pytest.raises(LedgerError, match="cannot migrate the schema to version") as caught:
-        open_ledger(ledger_url)
+        open_ledger(ledger_url, create=True)
     assert "\n" not in caught.value.message and caught.value.__cause__ is not None
 
     monkeypatch.undo()
@@ -82,7 +82,7 @@ def test_a_failing_migration_changes_nothing(
 )
 def test_history_tables_are_append_only(ledger_url: str, statement: str) -> None:
     digest = Digest.of(b"x")
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(ledger_url, create=True) as ledger:
         ledger.record_build("app", commit="a" * 40, digest=digest, reference="r", by="ci")
         ledger.record_evidence("app", env="dev", digest=digest, kind="tests", result="fail", by="ci")
         with ledger.promotion_lock("app", "dev") as tx:
@@ -135,7 +135,7 @@ def test_unreachable_postgres_is_a_one_line_ledger_error_without_the_password() 
 def test_an_unusable_sqlite_path_is_a_ledger_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(LedgerError, match="cannot create") as caught:
-        open_ledger(f"sqlite:///{tmp_path}/file/ledger.db")
+        open_ledger(f"sqlite:///{tmp_path}/file/ledger.db", create=True)
     assert caught.value.exit_code == EXIT_UNAVAILABLE
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database") as garbage:

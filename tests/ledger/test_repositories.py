@@ -66,7 +66,7 @@ def _claimer(url: str, worker: int, barrier: Barrier, wins: multiprocessing.Queu
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_racing_claims_leave_exactly_one_owner(database: str, request: pytest.FixtureRequest) -> None:
     url = str(request.getfixturevalue(f"{database}_url"))
-    open_ledger(url).close()
+    open_ledger(url, create=True).close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(PROCESSES)
     wins: multiprocessing.Queue[int] = ctx.Queue()

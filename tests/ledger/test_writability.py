@@ -47,7 +47,7 @@ def immutable(path: Path) -> Iterator[None]:
 
 def test_a_read_only_sqlite_file_is_found_unwritable_before_any_write(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         ledger.record_build(APP, commit="a" * 40, digest=D, reference="r", by="ci")
     with immutable(tmp_path / "ledger.db"), open_ledger(url) as ledger:
         assert ledger.apps() == [APP]  # reading works

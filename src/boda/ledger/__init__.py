@@ -78,10 +78,13 @@ def open_ledger(
     base_dir: Path | None = None,
     *,
     clock: Clock | None = None,
+    create: bool = False,
 ) -> Ledger:
     """Open the ledger at `location` (a string is parsed first), migrating its schema if needed.
 
-    A malformed URL is a UsageError; a database that cannot be opened is a LedgerError. `clock`
+    A SQLite file that does not exist is NotFound (exit 4, naming the path) unless `create` (only
+    `boda init` and `boda build` create ledgers); `:memory:` and PostgreSQL need no creating. A
+    malformed URL is a UsageError; a database that cannot be opened is a LedgerError. `clock`
     (tests, imports) supplies the timestamps of recorded facts; it must return aware datetimes.
     """
     if isinstance(location, str):
@@ -93,4 +96,4 @@ def open_ledger(
     from boda.ledger.sqlite import MEMORY, open_sqlite
 
     path = str(location.path) if location.path is not None else MEMORY
-    return open_sqlite(path, location.display, clock)
+    return open_sqlite(path, location.display, clock, create=create)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from boda.errors import LedgerError
+from boda.errors import LedgerError, NotFound
 from boda.ledger.dialect import Clock, Dialect, Row
 from boda.ledger.locks import FileLocks, NamedLocks, ProcessLocks
 from boda.ledger.store import SqlLedger, open_migrated
@@ -25,17 +26,26 @@ class SqliteDialect(Dialect):
     timestamp_type = "TEXT"
     errors = (sqlite3.Error,)
 
-    def __init__(self, path: str, url: str) -> None:
+    def __init__(self, path: str, url: str, *, create: bool = False) -> None:
         self.url = url
         self._path = path
         if path != MEMORY:
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(f"ledger {url}: cannot create {Path(path).parent}: {exc.strerror}") from exc
+            file = Path(path)
+            if create:
+                try:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise LedgerError(f"ledger {url}: cannot create {file.parent}: {exc.strerror}") from exc
+            elif not file.exists():
+                raise NotFound(
+                    f"ledger {url}: there is no ledger file {file}",
+                    hint="`boda init` or `boda build` creates it; check the ledger URL in boda.toml",
+                )
+        # mode=rw never creates the file, even if it vanished since the check above.
+        target = MEMORY if path == MEMORY else f"file:{quote(path)}?mode={'rwc' if create else 'rw'}"
         try:
             self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, uri=True
             )
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
@@ -110,6 +120,7 @@ class SqliteDialect(Dialect):
         self._conn.close()
 
 
-def open_sqlite(path: str, url: str, clock: Clock | None = None) -> SqlLedger:
-    """Open (creating the file and its folder if needed) and migrate a SQLite ledger."""
-    return open_migrated(SqliteDialect(path, url), clock)
+def open_sqlite(path: str, url: str, clock: Clock | None = None, *, create: bool = False) -> SqlLedger:
+    """Open and migrate a SQLite ledger; a missing file is NotFound unless `create` (then the file
+    and its folder are made)."""
+    return open_migrated(SqliteDialect(path, url, create=create), clock)
