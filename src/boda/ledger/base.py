@@ -7,7 +7,7 @@ transactions: no database lock is held while the registry is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -232,6 +232,13 @@ class Ledger(Protocol):
 
     def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]: ...
 
+    def iter_promotions(
+        self, app: str, env: str | None = None, *, before: int | None = None, page_size: int = ...
+    ) -> Iterator[Promotion]:
+        """Every promotion of `app` (in `env`), newest first, fetched in pages by id (bounded memory);
+        `before` starts below that id."""
+        ...
+
     def current(self, app: str, env: str) -> Promotion | None: ...
 
     def current_all(self, app: str) -> dict[str, Promotion]:
@@ -289,6 +296,12 @@ class Ledger(Protocol):
         ...
 
     def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+
+    def iter_events(
+        self, app: str | None = None, *, before: int | None = None, page_size: int = ...
+    ) -> Iterator[Event]:
+        """Every event (of `app`), newest first, fetched in pages by id (bounded memory)."""
+        ...
 
     # -- intents -------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ from collections.abc import Iterator, Sequence
 from boda.ledger.dialect import Row
 from boda.ledger.transaction import Transactions
 
+# Streaming reads fetch this many rows per query: memory stays bounded however long the history.
+PAGE_SIZE = 1000
+
 
 class Queries:
     """What every group of queries works on: the ledger's connection and its transactions."""

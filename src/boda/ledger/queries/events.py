@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from boda.errors import Conflict, NotFound, UsageError
 from boda.ledger.dialect import Dialect, Row
-from boda.ledger.queries import Queries, limited
+from boda.ledger.queries import PAGE_SIZE, Queries, limited, newest_first
 from boda.ledger.records import Event, Intent, NewEvent
 from boda.ledger.text import check_detail, check_text
 from boda.types import Digest
@@ -140,3 +140,19 @@ class EventQueries(Queries):
             params.append(app)
         sql = limited(sql + " ORDER BY id DESC", params, limit)
         return [decode_event(self._tx.db, r) for r in self._tx.read(sql, params)]
+
+    def iter_events(
+        self, app: str | None = None, *, before: int | None = None, page_size: int = PAGE_SIZE
+    ) -> Iterator[Event]:
+        """Every event (of `app`), newest first, read in pages of `page_size` by id: memory stays
+        bounded however long the log. `before` starts below that event id (to resume a listing)."""
+        conditions, params = ("", []) if app is None else (" AND app = ?", [app])
+        for row in newest_first(
+            self._tx,
+            f"SELECT {EVENT_COLUMNS} FROM events",
+            conditions,
+            params,
+            before=before,
+            page_size=page_size,
+        ):
+            yield decode_event(self._tx.db, row)

@@ -7,14 +7,14 @@ promotions (a release) can be recorded all or none.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from boda.errors import Conflict, UsageError
 from boda.ledger.base import Ledger
 from boda.ledger.dialect import Dialect, Row
-from boda.ledger.queries import Queries, limited, newest_first
+from boda.ledger.queries import PAGE_SIZE, Queries, limited, newest_first
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
 from boda.ledger.records import PROMOTION_KINDS, Event, Intent, NewEvent, NewPromotion, Promotion
@@ -120,6 +120,24 @@ class PromotionQueries(Queries):
             params.append(env)
         sql = limited(sql + " ORDER BY id DESC", params, limit)
         return [decode_promotion(self._tx.db, r) for r in self._tx.read(sql, params)]
+
+    def iter_promotions(
+        self, app: str, env: str | None = None, *, before: int | None = None, page_size: int = PAGE_SIZE
+    ) -> Iterator[Promotion]:
+        """Every promotion of `app` (in `env`), newest first, read in pages of `page_size` by id:
+        memory stays bounded however long the history. `before` starts below that promotion id."""
+        conditions, params = " AND app = ?", [app]
+        if env is not None:
+            conditions, params = " AND app = ? AND env = ?", [app, env]
+        for row in newest_first(
+            self._tx,
+            f"SELECT {PROMOTION_COLUMNS} FROM promotions",
+            conditions,
+            params,
+            before=before,
+            page_size=page_size,
+        ):
+            yield decode_promotion(self._tx.db, row)
 
     def current(self, app: str, env: str) -> Promotion | None:
         rows = self._tx.read(f"{_HEADS} WHERE h.app = ? AND h.env = ?", (app, env))
