@@ -199,7 +199,7 @@ def main() -> int:
 
     from boda.ledger import open_ledger
 
-    open_ledger(args.url).close()  # creates and migrates the schema
+    open_ledger(args.url, create=True).close()  # creates and migrates the schema
     spec = plan(args.promotions, args.builds, args.apps, args.big_share)
     if args.url.startswith("sqlite:///"):
         fill_sqlite(args.url[len("sqlite:///") :], spec)

@@ -26,7 +26,7 @@ def main() -> int:
     from boda.services.evidence import record_evidence
     from boda.services.promote import promote
 
-    with Context(load_config(args.config)) as ctx:
+    with Context(load_config(args.config), create_ledger=True) as ctx:  # builds, as `boda build` does
         # Builds one at a time (the ledger serialises writers anyway); the registry copies are mounts.
         for app in args.apps:
             record_build(ctx, app, commit=args.commit, image=args.image, by="bench")

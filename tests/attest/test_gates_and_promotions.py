@@ -257,7 +257,7 @@ def test_attestations_are_append_only_and_name_their_own_promotion(ledger_url: s
 
     digest, other = Digest.of(b"image"), Digest.of(b"other")
     statement = Digest.of(b"statement")
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(ledger_url, create=True) as ledger:
         ledger.record_build("a/b", commit="a" * 40, digest=digest, reference="r", by="me")
         with ledger.promotion_lock("a/b", "dev") as tx:
             promotion = tx.record_promotion(

@@ -11,7 +11,7 @@ from multiprocessing.synchronize import Barrier
 import pytest
 
 from boda.ledger import open_ledger
-from boda.ledger._sql import migrations
+from boda.ledger.migrate import migrations
 from boda.types import Digest
 
 PROCESSES = 8
@@ -46,7 +46,7 @@ def _promoter(url: str, worker: int, barrier: Barrier) -> None:
 def _opener(url: str, worker: int, barrier: Barrier) -> None:
     """Open a fresh ledger at the same moment as the others, then write to it."""
     barrier.wait(timeout=60)
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         ledger.pin(APP, digest_of(worker, 0), reason=f"worker {worker}", by=f"runner-{worker}")
 
 
@@ -70,7 +70,7 @@ def test_concurrent_promotions_are_serialised_and_never_lost(
     database: str, request: pytest.FixtureRequest
 ) -> None:
     url = str(request.getfixturevalue(f"{database}_url"))
-    open_ledger(url).close()  # the concurrent first migration has its own test
+    open_ledger(url, create=True).close()  # the concurrent first migration has its own test
     _run_all(_promoter, url)
 
     with open_ledger(url) as ledger:

@@ -207,7 +207,11 @@ def test_promotions_are_compare_and_set_history(ledger: Ledger) -> None:
     }
 
 
-def test_an_exception_in_the_lock_block_rolls_everything_back(ledger: Ledger) -> None:
+def test_what_the_lock_block_records_stays_recorded_when_the_block_fails_later(
+    ledger: Ledger, ledger_url: str
+) -> None:
+    """The lock block is not a transaction: each record commits at once (the registry write it
+    records happened), so a failure later in the block undoes nothing, and the lock is free after."""
     promote(ledger, "dev", dg(1))
     with pytest.raises(RuntimeError, match="registry write failed"), ledger.promotion_lock(APP, "dev") as tx:
         tx.record_promotion(
@@ -219,18 +223,35 @@ def test_an_exception_in_the_lock_block_rolls_everything_back(ledger: Ledger) ->
             reason=None,
             expected_previous=dg(1),
         )
-        ledger.record_evidence(APP, env="dev", digest=dg(2), kind="tests", result="pass", by="ci")
+        with open_ledger(ledger_url) as other:  # another connection sees it before the block ends
+            assert [p.digest for p in other.promotions(APP)] == [dg(2), dg(1)]
         tx.record_event("note", by="ci", detail={"n": 1})
         raise RuntimeError("registry write failed")
-    assert ledger.current(APP, "dev") is not None
-    assert [p.digest for p in ledger.promotions(APP)] == [dg(1)]
-    assert ledger.evidence(APP) == []
-    assert [e.action for e in ledger.events()] == ["promote"]
+    assert [p.digest for p in ledger.promotions(APP)] == [dg(2), dg(1)]
+    assert [e.action for e in ledger.events()] == ["note", "promote", "promote"]
     with pytest.raises(RuntimeError, match="after its `with` block"):
         tx.current()
+    with ledger.lock_apps([APP], timeout=0):
+        pass
 
 
-def test_calls_inside_the_lock_block_join_its_transaction(ledger: Ledger) -> None:
+def test_a_failing_record_in_the_lock_block_records_nothing_of_itself(ledger: Ledger) -> None:
+    promote(ledger, "dev", dg(1))
+    with ledger.promotion_lock(APP, "dev") as tx, pytest.raises(Conflict):
+        tx.record_promotion(
+            digest=dg(2),
+            commit=None,
+            reference="r",
+            by="ci",
+            kind="promote",
+            reason=None,
+            expected_previous=dg(3),
+        )
+    assert [p.digest for p in ledger.promotions(APP)] == [dg(1)]
+    assert [e.action for e in ledger.events()] == ["promote"]
+
+
+def test_calls_inside_the_lock_block_are_recorded(ledger: Ledger) -> None:
     with ledger.promotion_lock(APP, "stg") as tx:
         ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
         tx.record_promotion(
@@ -405,7 +426,7 @@ def test_events_are_an_append_only_log(ledger: Ledger) -> None:
 
 def test_facts_survive_reopening_and_use_the_given_clock(ledger_url: str) -> None:
     moment = datetime(2024, 2, 29, 12, 30, 15, 123456, tzinfo=UTC)
-    with open_ledger(ledger_url, clock=lambda: moment) as ledger:
+    with open_ledger(ledger_url, clock=lambda: moment, create=True) as ledger:
         build, _ = ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
         promote(ledger, "dev", dg(1))
     assert build.recorded_at == moment
@@ -417,7 +438,7 @@ def test_facts_survive_reopening_and_use_the_given_clock(ledger_url: str) -> Non
 
 
 def test_sqlite_relative_urls_use_base_dir_and_create_the_folder(tmp_path: Path) -> None:
-    with open_ledger("sqlite:///.boda/ledger.db", base_dir=tmp_path) as ledger:
+    with open_ledger("sqlite:///.boda/ledger.db", base_dir=tmp_path, create=True) as ledger:
         ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
     assert (tmp_path / ".boda" / "ledger.db").is_file()
     with open_ledger(f"sqlite:///{tmp_path}/.boda/ledger.db") as ledger:

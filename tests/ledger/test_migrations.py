@@ -3,41 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from ledger_helpers import raw
 
 from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, LedgerError, UsageError
-from boda.ledger import _sql, open_ledger, redact_url
+from boda.ledger import migrate, open_ledger, redact_url
 from boda.types import Digest
 
 
-def raw(url: str, statement: str) -> list[tuple[Any, ...]]:
-    """Run one statement on the ledger database behind boda's back."""
-    if url.startswith("sqlite:///"):
-        with closing(sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)) as conn:
-            return conn.execute(statement).fetchall()
-    with psycopg.connect(url, autocommit=True) as pg:
-        cursor = pg.execute(statement.encode())
-        return cursor.fetchall() if cursor.description else []
-
-
 def latest(url: str) -> int:
-    return _sql.migrations("sqlite" if url.startswith("sqlite") else "postgres")[-1][0]
+    return migrate.migrations("sqlite" if url.startswith("sqlite") else "postgres")[-1][0]
 
 
 def test_every_dialect_has_the_same_numbered_migrations() -> None:
-    sqlite_steps = [(v, name) for v, name, _ in _sql.migrations("sqlite")]
-    postgres_steps = [(v, name) for v, name, _ in _sql.migrations("postgres")]
+    sqlite_steps = [(v, name) for v, name, _ in migrate.migrations("sqlite")]
+    postgres_steps = [(v, name) for v, name, _ in migrate.migrations("postgres")]
     assert sqlite_steps == postgres_steps
     assert sqlite_steps[0] == (1, "init")
 
 
 def test_a_fresh_database_gets_the_latest_schema_once(ledger_url: str) -> None:
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(ledger_url, create=True) as ledger:
         assert ledger.schema_version() == latest(ledger_url)
     rows = raw(ledger_url, "SELECT version, name, applied_at FROM schema_version ORDER BY version")
     assert [r[0] for r in rows] == list(range(1, latest(ledger_url) + 1))
@@ -48,7 +37,7 @@ def test_a_fresh_database_gets_the_latest_schema_once(ledger_url: str) -> None:
 
 
 def test_a_newer_schema_is_refused_with_a_clear_message(ledger_url: str) -> None:
-    open_ledger(ledger_url).close()
+    open_ledger(ledger_url, create=True).close()
     future = latest(ledger_url) + 1
     raw(
         ledger_url,
@@ -66,13 +55,13 @@ def test_a_failing_migration_changes_nothing(
     ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dialect = "sqlite" if ledger_url.startswith("sqlite") else "postgres"
-    real = _sql.migrations(dialect)
+    real = migrate.migrations(dialect)
     broken = tmp_path / "9999_broken.sql"
     broken.write_text("CREATE TABLE half_done (a INTEGER);\nSELEC nonsense;\n")
-    monkeypatch.setattr(_sql, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
+    monkeypatch.setattr(migrate, "migrations", lambda _dialect: [*real, (len(real) + 1, "broken", broken)])
     with pytest.raises(LedgerError, match="cannot migrate the schema to version") as caught:
-        open_ledger(ledger_url)
-    assert "\n" not in caught.value.message
+        open_ledger(ledger_url, create=True)
+    assert "\n" not in caught.value.message and caught.value.__cause__ is not None
 
     monkeypatch.undo()
     with open_ledger(ledger_url) as ledger:
@@ -93,7 +82,7 @@ def test_a_failing_migration_changes_nothing(
 )
 def test_history_tables_are_append_only(ledger_url: str, statement: str) -> None:
     digest = Digest.of(b"x")
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(ledger_url, create=True) as ledger:
         ledger.record_build("app", commit="a" * 40, digest=digest, reference="r", by="ci")
         ledger.record_evidence("app", env="dev", digest=digest, kind="tests", result="fail", by="ci")
         with ledger.promotion_lock("app", "dev") as tx:
@@ -137,6 +126,7 @@ def test_unreachable_postgres_is_a_one_line_ledger_error_without_the_password() 
         open_ledger("postgresql://boda:s3cret@127.0.0.1:1/boda")
     error = caught.value
     assert error.exit_code == EXIT_UNAVAILABLE
+    assert isinstance(error.__cause__, psycopg.OperationalError)  # the driver's error, for BODA_DEBUG
     assert error.message.startswith("ledger postgresql://boda:***@127.0.0.1:1/boda is unreachable: ")
     assert "\n" not in error.message
     assert "s3cret" not in error.diagnostics()
@@ -145,11 +135,12 @@ def test_unreachable_postgres_is_a_one_line_ledger_error_without_the_password() 
 def test_an_unusable_sqlite_path_is_a_ledger_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(LedgerError, match="cannot create") as caught:
-        open_ledger(f"sqlite:///{tmp_path}/file/ledger.db")
+        open_ledger(f"sqlite:///{tmp_path}/file/ledger.db", create=True)
     assert caught.value.exit_code == EXIT_UNAVAILABLE
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database"):
+    with pytest.raises(LedgerError, match=r"garbage\.db failed: file is not a database") as garbage:
         open_ledger(f"sqlite:///{tmp_path}/garbage.db")
+    assert isinstance(garbage.value.__cause__, sqlite3.DatabaseError)  # the driver's error, for BODA_DEBUG
 
 
 @pytest.mark.parametrize(

@@ -87,8 +87,14 @@ class Project:
             registry.close()
 
     def snapshot(self, repos: list[str]) -> tuple[dict[str, dict[str, str]], int]:
-        """Everything a bad command must leave unchanged: every tag, and the number of events."""
-        ledger = open_ledger(self.ledger_url, base_dir=self.root)
+        """Everything a bad command must leave unchanged: every tag, and the number of events
+        (0 while no command has created the ledger yet)."""
+        from boda.errors import NotFound
+
+        try:
+            ledger = open_ledger(self.ledger_url, base_dir=self.root)
+        except NotFound:
+            return {repo: self.tags(repo) for repo in repos}, 0
         try:
             events = len(ledger.events())
         finally:

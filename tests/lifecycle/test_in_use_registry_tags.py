@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from test_gc_e2e import RETENTION, RUTHLESS, gone, pull_whole
 
+from boda.ledger import open_ledger
 from boda.services.imagegen import make_image
 from conftest import Project, make_project, sha
 
@@ -76,6 +77,7 @@ def test_an_app_the_ledger_does_not_know_is_planned_but_never_applied(
     tmp_path: Path, registry: Any, sqlite_url: str, boda: Any
 ) -> None:
     p = make_project(tmp_path / "p", registry.url, sqlite_url, "tags", boda, extra=RETENTION)
+    open_ledger(p.ledger_url, base_dir=p.root, create=True).close()  # empty, as `boda init` leaves it
     (p.root / "lifecycle.json").write_text(json.dumps(RUTHLESS))
     app = p.app("stranger")
     tagged = _push(p, app, 0, "ci-0", "prd")

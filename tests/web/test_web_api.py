@@ -74,7 +74,7 @@ def make_demo(root: Path) -> Demo:
     )
     (root / "lifecycle.json").write_text(json.dumps(KEEP_NEWEST))
     digests: dict[int, str] = {}
-    with Context(load_config(root / "boda.toml")) as ctx:
+    with Context(load_config(root / "boda.toml"), create_ledger=True) as ctx:  # as `boda build` does
         for n in range(1, 5):
             push(ctx.registry, WEB, make_image(f"web-{n}", layers=1, layer_size=256), tag=f"ci-{n}")
             digests[n] = record_build(ctx, WEB, commit=sha(n), image=f":ci-{n}", by="ci").to_json()["digest"]

@@ -32,7 +32,7 @@ def build(
     """Record that COMMIT built an image of APP and write its immutable commit tag."""
     from boda.services.build import record_build
 
-    with open_context() as ctx:
+    with open_context(create_ledger=True) as ctx:
         result = record_build(ctx, app, commit=commit, image=image, digest=digest, by=by)
     emit(result.to_json(), as_json, _build_text)
 

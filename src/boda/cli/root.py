@@ -71,11 +71,12 @@ def skip_runtime_option(func: F) -> F:
     )(func)
 
 
-def open_context() -> Any:
-    """Load the config named on the root group and return a services Context."""
+def open_context(*, create_ledger: bool = False) -> Any:
+    """Load the config named on the root group and return a services Context (`create_ledger`:
+    a SQLite ledger file that does not exist yet is created, as `boda build` needs)."""
     from boda.services.context import Context
 
-    return Context(load_root_config())
+    return Context(load_root_config(), create_ledger=create_ledger)
 
 
 # Which module defines each command: only the module of the command being run is imported, so

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from boda.cli.render import note
-from boda.config import SAMPLE_CONFIG
+from boda.config import SAMPLE_CONFIG, load_config
 from boda.errors import Conflict
 
 
@@ -24,11 +24,14 @@ from boda.errors import Conflict
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
-    """Write a commented example boda.toml."""
+    """Write a commented example boda.toml and create the ledger it names."""
+    from boda.services.context import create_ledger
+
     if path.exists() and not force:
         raise Conflict(f"{path} exists; pass --force to overwrite it")
     path.write_text(SAMPLE_CONFIG, encoding="utf-8")
     note(f"wrote {path}")
+    note(f"ledger ready: {create_ledger(load_config(path))}")
 
 
 @click.command()

@@ -1,116 +1,55 @@
-"""The ledger's records and the one `Ledger` protocol both databases implement.
+"""The one `Ledger` protocol both databases implement (records are in `ledger.records`).
 
-Builds, promotions, evidence and events are append-only; pins are the one mutable fact. Every
-change also appends an `Event` in the same transaction. Lists are newest first. Timestamps are
-timezone-aware UTC datetimes.
+Every change appends an `Event` in the same short transaction. Lists are newest first. Registry
+writes are serialised by app locks (`lock_apps`, `promotion_locks`), which are not database
+transactions: no database lock is held while the registry is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from boda.ledger.records import (
+    EVIDENCE_RESULTS,
+    PROMOTION_KINDS,
+    Attestation,
+    Build,
+    Event,
+    Evidence,
+    Intent,
+    NewPromotion,
+    Pin,
+    Promotion,
+    RepositoryOwner,
+)
 from boda.types import Digest
 
-PROMOTION_KINDS = frozenset({"promote", "rollback", "force"})
-EVIDENCE_RESULTS = frozenset({"pass", "fail"})
-
-
-@dataclass(frozen=True)
-class Build:
-    """A commit of an app built into a digest; one commit has one digest per app."""
-
-    app: str
-    commit: str
-    digest: Digest
-    reference: str
-    recorded_at: datetime
-    recorded_by: str
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """A digest made current in an environment; `previous_digest` was current just before."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    commit: str | None
-    reference: str
-    at: datetime
-    by: str
-    kind: str
-    reason: str | None
-    previous_digest: Digest | None
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A fact about a digest in an environment (`tests` passed, `signoff` given, ...)."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    kind: str
-    result: str
-    by: str
-    at: datetime
-    url: str | None
-
-
-@dataclass(frozen=True)
-class Attestation:
-    """A signed statement boda wrote to the registry as a referrer of `digest`: the evidence or
-    promotion it attests, its artifact's digest (`statement`), and the key that signed it."""
-
-    id: int
-    app: str
-    env: str
-    digest: Digest
-    statement: Digest
-    predicate_type: str
-    signer: str
-    repository: str
-    evidence_id: int | None
-    promotion_id: int | None
-    at: datetime
-    by: str
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A digest protected from expiry by hand."""
-
-    app: str
-    digest: Digest
-    reason: str
-    by: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of the append-only audit log."""
-
-    id: int
-    at: datetime
-    by: str
-    action: str
-    app: str
-    env: str | None
-    digest: Digest | None
-    reason: str | None
-    detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
+__all__ = [
+    "EVIDENCE_RESULTS",
+    "PROMOTION_KINDS",
+    "Attestation",
+    "Build",
+    "Event",
+    "Evidence",
+    "Intent",
+    "Ledger",
+    "NewPromotion",
+    "Pin",
+    "Promotion",
+    "PromotionTx",
+    "RepositoryOwner",
+]
 
 
 @runtime_checkable
 class PromotionTx(Protocol):
-    """The open transaction of `Ledger.promotion_lock(app, env)`; promotions of that pair wait for it."""
+    """One (app, env) inside `Ledger.promotion_locks`: its app's lock is held for the block.
+
+    Reads see the ledger now; each record is a short transaction of its own, committed at once
+    (an exception later in the block undoes nothing: the registry write it records happened).
+    """
 
     app: str
     env: str
@@ -120,11 +59,11 @@ class PromotionTx(Protocol):
         ...
 
     def previous_digests(self, depth: int) -> list[Digest]:
-        """`Ledger.previous_digests` for the locked (app, env), read inside the lock."""
+        """`Ledger.previous_digests` for the locked (app, env)."""
         ...
 
     def previous_promotions(self, depth: int) -> list[Promotion]:
-        """`Ledger.previous_promotions` for the locked (app, env), read inside the lock."""
+        """`Ledger.previous_promotions` for the locked (app, env)."""
         ...
 
     def record_promotion(
@@ -137,8 +76,9 @@ class PromotionTx(Protocol):
         kind: str,
         reason: str | None,
         expected_previous: Digest | None,
+        intent: Intent | int | None = None,
     ) -> Promotion:
-        """Append a promotion; Conflict unless the current digest is `expected_previous`."""
+        """`Ledger.record_promotion` for the locked (app, env)."""
         ...
 
     def record_event(
@@ -149,19 +89,53 @@ class PromotionTx(Protocol):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        intent: Intent | int | None = None,
     ) -> Event:
-        """Append an event about the locked (app, env) in this transaction."""
+        """`Ledger.record_event` about the locked (app, env)."""
         ...
 
 
 @runtime_checkable
 class Ledger(Protocol):
-    """The ledger. Database failures raise LedgerError; missing things are None or NotFound."""
+    """The ledger. Database failures raise LedgerError (exit 6) with the driver's error as cause;
+    text the database cannot store is a UsageError (exit 2) before anything is written; missing
+    things are None or NotFound."""
 
     url: str
     """The ledger URL with any password redacted."""
 
-    # builds
+    # -- locks and writability -----------------------------------------------------------------
+
+    def lock_apps(
+        self, apps: Iterable[str], *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[None]:
+        """Hold the exclusive lock of every app named (taken in sorted order) for the block.
+
+        Hold it across the registry writes of those apps; it is not a transaction and blocks
+        nothing else. LockTimeout (Conflict, exit 5) after `timeout` seconds, naming the holder;
+        `purpose` (e.g. "promote to prd") is what other waiters are told this holder does.
+        """
+        ...
+
+    def promotion_locks(
+        self, pairs: Sequence[tuple[str, str]], *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[Sequence[PromotionTx]]:
+        """`lock_apps` of the pairs' apps; yields one view per (app, env) pair, in the given order."""
+        ...
+
+    def promotion_lock(
+        self, app: str, env: str, *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[PromotionTx]:
+        """`promotion_locks` of one pair."""
+        ...
+
+    def check_writable(self) -> None:
+        """LedgerError (exit 6, one line) unless a write would succeed now: a real write, rolled
+        back (read-only files and transactions, missing privileges, a lost connection)."""
+        ...
+
+    # -- builds --------------------------------------------------------------------------------
+
     def record_build(
         self, app: str, *, commit: str, digest: Digest, reference: str, by: str
     ) -> tuple[Build, bool]:
@@ -179,10 +153,11 @@ class Ledger(Protocol):
     def list_builds(self, app: str, limit: int | None = None) -> list[Build]: ...
 
     def apps(self) -> list[str]:
-        """Every app with a recorded fact, sorted by name."""
+        """Every app with a build, evidence, promotion or pin recorded, sorted by name."""
         ...
 
-    # evidence
+    # -- evidence ------------------------------------------------------------------------------
+
     def record_evidence(
         self,
         app: str,
@@ -199,7 +174,8 @@ class Ledger(Protocol):
         """All evidence matching the filters, newest first."""
         ...
 
-    # attestations (boda.ledger.attestations)
+    # -- attestations --------------------------------------------------------------------------
+
     def record_signed_evidence(
         self,
         app: str,
@@ -240,19 +216,28 @@ class Ledger(Protocol):
         """Every recorded attestation matching the filters, newest first."""
         ...
 
-    # promotions
-    def promotion_locks(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> AbstractContextManager[Sequence[PromotionTx]]:
-        """`promotion_lock` for several (app, env) pairs at once (a release): one transaction,
-        locks taken in a fixed order; yields one transaction view per pair, in the given order."""
+    # -- promotions ----------------------------------------------------------------------------
+
+    def record_promotion(self, new: NewPromotion, *, intent: Intent | int | None = None) -> Promotion:
+        """Append a promotion; Conflict unless (app, env) is still at `new.expected_previous`.
+        With `intent`, that open intent of the same app is closed in the same transaction."""
         ...
 
-    def promotion_lock(self, app: str, env: str) -> AbstractContextManager[PromotionTx]:
-        """Serialise promotions of (app, env): one transaction, committed when the block ends."""
+    def record_promotions(
+        self, news: Sequence[NewPromotion], *, intents: Sequence[Intent | int] = ()
+    ) -> list[Promotion]:
+        """A release: every promotion in one transaction, or none if any compare-and-set fails.
+        Each intent is closed by the promotion of its app (and env)."""
         ...
 
     def promotions(self, app: str, env: str | None = None, limit: int | None = None) -> list[Promotion]: ...
+
+    def iter_promotions(
+        self, app: str, env: str | None = None, *, before: int | None = None, page_size: int = ...
+    ) -> Iterator[Promotion]:
+        """Every promotion of `app` (in `env`), newest first, fetched in pages by id (bounded memory);
+        `before` starts below that id."""
+        ...
 
     def current(self, app: str, env: str) -> Promotion | None: ...
 
@@ -281,7 +266,8 @@ class Ledger(Protocol):
         """Every promotion of `digest` (of `app`, in `env`), newest first: where it ran."""
         ...
 
-    # pins
+    # -- pins ----------------------------------------------------------------------------------
+
     def pin(self, app: str, digest: Digest, *, reason: str, by: str) -> tuple[Pin, bool]:
         """Pin a digest; (existing pin, False) when it already is."""
         ...
@@ -292,7 +278,8 @@ class Ledger(Protocol):
 
     def pins(self, app: str) -> list[Pin]: ...
 
-    # events
+    # -- events --------------------------------------------------------------------------------
+
     def record_event(
         self,
         action: str,
@@ -303,9 +290,70 @@ class Ledger(Protocol):
         digest: Digest | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
-    ) -> Event: ...
+        intent: Intent | int | None = None,
+    ) -> Event:
+        """Append an event; with `intent`, close that open intent in the same transaction."""
+        ...
 
     def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+
+    def iter_events(
+        self, app: str | None = None, *, before: int | None = None, page_size: int = ...
+    ) -> Iterator[Event]:
+        """Every event (of `app`), newest first, fetched in pages by id (bounded memory)."""
+        ...
+
+    # -- intents -------------------------------------------------------------------------------
+
+    def begin_intent(
+        self,
+        action: str,
+        app: str,
+        *,
+        by: str,
+        env: str | None = None,
+        digest: Digest | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Intent:
+        """Record (committed at once) that a registry write is about to happen; close it by passing
+        it to the record_* call of the fact it produces, or with `resolve_intent`."""
+        ...
+
+    def get_intent(self, number: int) -> Intent | None: ...
+
+    def open_intents(self, app: str | None = None) -> list[Intent]:
+        """Intents neither completed nor resolved (of `app`), newest first."""
+        ...
+
+    def resolve_intent(
+        self,
+        intent: Intent | int,
+        *,
+        resolution: str,
+        by: str,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Close an open intent as done, undone or abandoned, appending a `resolve` event.
+        NotFound for no such intent; Conflict if it is closed already."""
+        ...
+
+    # -- repository owners ---------------------------------------------------------------------
+
+    def claim_repository(
+        self, repository: str, *, app: str, env: str | None = None, by: str
+    ) -> tuple[RepositoryOwner, bool]:
+        """Record that `repository` belongs to `app` (in `env`): (owner, created). The same owner
+        again changes nothing; another owner is RepositoryClaimed (a UsageError, exit 2)."""
+        ...
+
+    def repository_owner(self, repository: str) -> RepositoryOwner | None: ...
+
+    def repositories_of(self, app: str) -> list[RepositoryOwner]:
+        """The repositories `app` owns, sorted by name."""
+        ...
+
+    # -- lifecycle -----------------------------------------------------------------------------
 
     def schema_version(self) -> int:
         """The database's schema version (the latest this boda knows, once opened)."""

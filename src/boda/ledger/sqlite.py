@@ -1,4 +1,5 @@
-"""The SQLite dialect: one file (WAL, foreign keys on), writers serialised by `BEGIN IMMEDIATE`."""
+"""The SQLite dialect: one file (WAL, foreign keys on), writers serialised by `BEGIN IMMEDIATE`
+for the few milliseconds of a write; app locks are `flock`ed files beside the database."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from boda.errors import LedgerError
-from boda.ledger._sql import Clock, Dialect, Row, SqlLedger, open_migrated
+from boda.errors import LedgerError, NotFound
+from boda.ledger.dialect import Clock, Dialect, Row
+from boda.ledger.locks import FileLocks, NamedLocks, ProcessLocks
+from boda.ledger.store import SqlLedger, open_migrated
 
-# How long a writer waits for another one (a promotion holds the lock around its registry write).
+# How long a writer waits for another one's (short) write transaction.
 BUSY_TIMEOUT_S = 60.0
 MEMORY = ":memory:"
 
@@ -22,21 +26,29 @@ class SqliteDialect(Dialect):
     timestamp_type = "TEXT"
     errors = (sqlite3.Error,)
 
-    def __init__(self, path: str, url: str) -> None:
+    def __init__(self, path: str, url: str, *, create: bool = False) -> None:
         self.url = url
+        self._path = path
         if path != MEMORY:
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(
-                    f"ledger {url}: cannot create {Path(path).parent}: {exc.strerror}"
-                ) from None
+            file = Path(path)
+            if create:
+                try:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise LedgerError(f"ledger {url}: cannot create {file.parent}: {exc.strerror}") from exc
+            elif not file.exists():
+                raise NotFound(
+                    f"ledger {url}: there is no ledger file {file}",
+                    hint="`boda init` or `boda build` creates it; check the ledger URL in boda.toml",
+                )
+        # mode=rw never creates the file, even if it vanished since the check above.
+        target = MEMORY if path == MEMORY else f"file:{quote(path)}?mode={'rwc' if create else 'rw'}"
         try:
             self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, uri=True
             )
         except sqlite3.Error as exc:
-            raise self.error(exc) from None
+            raise self.error(exc) from exc
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -44,7 +56,7 @@ class SqliteDialect(Dialect):
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             self._conn.close()
-            raise self.error(exc) from None
+            raise self.error(exc) from exc
 
     def _use_wal(self) -> None:
         """Switch a new database to WAL (the mode is stored in the file, so once is enough).
@@ -80,7 +92,7 @@ class SqliteDialect(Dialect):
     def begin_write(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
-    def lock(self, key: str) -> None:
+    def lock_in_transaction(self, key: str) -> None:
         """Nothing to do: `BEGIN IMMEDIATE` already holds the database's one write lock."""
 
     def table_exists(self, name: str) -> bool:
@@ -93,16 +105,22 @@ class SqliteDialect(Dialect):
     def from_db_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
 
-    def describe(self, exc: Exception) -> str:
+    def named_locks(self) -> NamedLocks:
+        if self._path == MEMORY:
+            return ProcessLocks()
+        return FileLocks(Path(self._path + ".locks"), self.url)
+
+    def describe(self, exc: BaseException) -> str:
         text = super().describe(exc)
         if "database is locked" in text:
-            return f"{text} (another boda held it longer than {BUSY_TIMEOUT_S:.0f} s)"
+            return f"{text} (another process held it longer than {BUSY_TIMEOUT_S:.0f} s)"
         return text
 
     def close(self) -> None:
         self._conn.close()
 
 
-def open_sqlite(path: str, url: str, clock: Clock | None = None) -> SqlLedger:
-    """Open (creating the file and its folder if needed) and migrate a SQLite ledger."""
-    return open_migrated(SqliteDialect(path, url), clock)
+def open_sqlite(path: str, url: str, clock: Clock | None = None, *, create: bool = False) -> SqlLedger:
+    """Open and migrate a SQLite ledger; a missing file is NotFound unless `create` (then the file
+    and its folder are made)."""
+    return open_migrated(SqliteDialect(path, url, create=create), clock)

@@ -85,6 +85,14 @@ def repository_settings(config: Config) -> RepositorySettings:
     return RepositorySettings(config.ecr.tag_mutability, config.ecr.scan_on_push, text)
 
 
+def create_ledger(config: Config) -> str:
+    """Create (or migrate) the configured ledger, as `boda init` does; returns where it is."""
+    from boda.ledger import open_ledger
+
+    open_ledger(config.ledger, create=True).close()
+    return config.ledger.display
+
+
 @dataclass
 class Context:
     """The open resources of one command. Close it when done (or use it as a context manager)."""
@@ -92,6 +100,8 @@ class Context:
     config: Config
     _registry: Registry | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
+    #: Create a SQLite ledger file that does not exist yet (`boda build`); otherwise it is NotFound.
+    create_ledger: bool = False
 
     @cached_property
     def registry(self) -> Registry:
@@ -105,11 +115,11 @@ class Context:
 
     @cached_property
     def ledger(self) -> Ledger:
-        """The configured ledger, migrated on first use."""
+        """The configured ledger, migrated on first use (a missing SQLite file: see `create_ledger`)."""
         if self._ledger is None:
             from boda.ledger import open_ledger
 
-            self._ledger = open_ledger(self.config.ledger)
+            self._ledger = open_ledger(self.config.ledger, create=self.create_ledger)
         return self._ledger
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ def run_demo(folder: Path, *, images: int = 12, say: Say, show: Show, command: s
     config_path = folder / "boda.toml"
     config_path.write_text(DEMO_CONFIG, encoding="utf-8")
     (folder / "lifecycle.json").write_text(json.dumps(RUTHLESS_POLICY, indent=2), encoding="utf-8")
-    ctx = Context(load_config(config_path))
+    ctx = Context(load_config(config_path), create_ledger=True)
     try:
         _story(ctx, images, say, show)
     finally:

@@ -1,0 +1,88 @@
+"""Builds: commit -> digest, one digest per commit and app, never changed."""
+
+from __future__ import annotations
+
+from boda.errors import Conflict, UsageError
+from boda.ledger.dialect import Dialect, Row
+from boda.ledger.queries import Queries, limited
+from boda.ledger.queries.apps import touch_app
+from boda.ledger.queries.events import append_event
+from boda.ledger.records import FULL_COMMIT_SHA, HEX_PREFIX, Build, NewEvent
+from boda.ledger.text import check_text
+from boda.types import Digest
+
+BUILD_COLUMNS = "app, commit_sha, digest, reference, recorded_at, recorded_by"
+
+
+def decode_build(db: Dialect, row: Row) -> Build:
+    return Build(row[0], row[1], Digest.parse(row[2]), row[3], db.from_db_time(row[4]), row[5])
+
+
+class BuildQueries(Queries):
+    def record_build(
+        self, app: str, *, commit: str, digest: Digest, reference: str, by: str
+    ) -> tuple[Build, bool]:
+        """Record a build: (build, created). Conflict if the commit was built as another digest."""
+        if not isinstance(commit, str) or not FULL_COMMIT_SHA.match(commit):
+            raise UsageError(
+                f"invalid commit {commit!r}: expected a full lower-case hex SHA (40 or 64 digits)"
+            )
+        for what, value in (("app", app), ("reference", reference), ("by", by)):
+            check_text(value, what)
+        with self._tx.write() as db:
+            rows = db.execute(
+                f"INSERT INTO builds ({BUILD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (app, commit_sha) DO NOTHING RETURNING {BUILD_COLUMNS}",
+                (app, commit, str(digest), reference, db.to_db_time(self._tx.now()), by),
+            )
+            if not rows:
+                existing = db.execute(
+                    f"SELECT {BUILD_COLUMNS} FROM builds WHERE app = ? AND commit_sha = ?", (app, commit)
+                )
+                build = decode_build(db, existing[0])
+                if build.digest != digest:
+                    raise Conflict(
+                        f"commit {commit} of {app} was built as {build.digest}, not {digest}",
+                        hint="a commit has one digest per app; a rebuild needs a new commit",
+                    )
+                return build, False
+            build = decode_build(db, rows[0])
+            touch_app(db, app)
+            append_event(
+                db,
+                build.recorded_at,
+                NewEvent("build", app, by, digest=digest, detail={"commit": commit, "reference": reference}),
+            )
+            return build, True
+
+    def get_build(self, app: str, commit: str) -> Build | None:
+        rows = self._tx.read(
+            f"SELECT {BUILD_COLUMNS} FROM builds WHERE app = ? AND commit_sha = ?", (app, commit)
+        )
+        return decode_build(self._tx.db, rows[0]) if rows else None
+
+    def builds_by_commit_prefix(self, app: str | None, prefix: str, limit: int | None = None) -> list[Build]:
+        """Builds whose commit starts with `prefix` (lower-case hex), of one app or all, newest first."""
+        if not HEX_PREFIX.match(prefix):
+            raise UsageError(f"invalid commit {prefix!r}: expected lower-case hex digits")
+        # A range instead of LIKE so both databases use the index; 'g' sorts after every hex digit.
+        params: list[object] = [prefix, prefix + "g"]
+        sql = f"SELECT {BUILD_COLUMNS} FROM builds WHERE commit_sha >= ? AND commit_sha < ?"
+        if app is not None:
+            sql += " AND app = ?"
+            params.append(app)
+        sql = limited(sql + " ORDER BY id DESC", params, limit)
+        return [decode_build(self._tx.db, r) for r in self._tx.read(sql, params)]
+
+    def builds_by_digest(self, digest: Digest, app: str | None = None) -> list[Build]:
+        params: list[object] = [str(digest)]
+        sql = f"SELECT {BUILD_COLUMNS} FROM builds WHERE digest = ?"
+        if app is not None:
+            sql += " AND app = ?"
+            params.append(app)
+        return [decode_build(self._tx.db, r) for r in self._tx.read(sql + " ORDER BY id DESC", params)]
+
+    def list_builds(self, app: str, limit: int | None = None) -> list[Build]:
+        params: list[object] = [app]
+        sql = limited(f"SELECT {BUILD_COLUMNS} FROM builds WHERE app = ? ORDER BY id DESC", params, limit)
+        return [decode_build(self._tx.db, r) for r in self._tx.read(sql, params)]
