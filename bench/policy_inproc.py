@@ -24,7 +24,7 @@ def main() -> int:
     repeats = int(repeats_text)
 
     from boda.policy import evaluate, parse_images, parse_policy
-    from boda.policy.ecr import preview
+    from boda.policy.preview import preview
     from boda.services.policy_eval import parse_now
 
     now = parse_now(now_text)

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boda.policy.ecr import evaluate, parse_policy
-from boda.policy.images import EcrImage
+from boda.policy import EcrImage, evaluate, parse_policy
 from boda.policy.plan import EXPIRE, KEEP, Facts, plan_repository
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)

@@ -44,7 +44,7 @@ def test_a_registry_command_loads_neither_the_ledger_nor_other_commands() -> Non
 
 
 @pytest.mark.parametrize(
-    "layer", ["boda.services.promote", "boda.services.gc", "boda.policy.ecr", "boda.ledger"]
+    "layer", ["boda.services.promote", "boda.services.gc", "boda.policy.columnar", "boda.ledger"]
 )
 def test_lower_layers_do_not_import_the_cli_or_web(layer: str) -> None:
     modules = modules_after(f"import {layer}")

@@ -359,7 +359,7 @@ class EcrRegistry:
     def _policy_text(settings: EcrSettings) -> str | None:
         if settings.lifecycle_policy is None:
             return None
-        from boda.policy.ecr import parse_policy
+        from boda.policy.document import parse_policy
 
         try:
             text = settings.lifecycle_policy.read_text(encoding="utf-8")

@@ -40,7 +40,7 @@ def get_policy(ctx: Context, app: str, *, env: str | None = None) -> dict[str, A
     if text is None:
         return out
     out["policy"] = json.loads(text)
-    from boda.policy.ecr import parse_policy
+    from boda.policy.document import parse_policy
 
     try:
         out["rules"] = [rule.reason for rule in parse_policy(text).rules]
@@ -55,7 +55,7 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
     Invalid text raises PolicyError (exit 2) and nothing is written. A missing repository is
     created first, with the configured settings.
     """
-    from boda.policy.ecr import parse_policy
+    from boda.policy.document import parse_policy
 
     repo = _repository(ctx, app, env)
     try:

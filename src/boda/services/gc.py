@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import UsageError
-from boda.policy.ecr import LifecyclePolicy, evaluate, parse_policy
-from boda.policy.images import EcrImage
+from boda.policy.columnar import evaluate
+from boda.policy.document import LifecyclePolicy, parse_policy
+from boda.policy.image import EcrImage
 from boda.policy.plan import EXPIRE, Facts, PlanEntry, plan_repository
 from boda.services.context import Context, identity
 from boda.types import INDEX_TYPES, Digest

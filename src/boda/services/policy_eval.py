@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import PolicyError, ReferenceError_, UsageError
-from boda.policy.ecr import evaluate, parse_policy, preview
-from boda.policy.images import parse_images
+from boda.policy.columnar import evaluate
+from boda.policy.describe_images import parse_images
+from boda.policy.document import parse_policy
+from boda.policy.preview import preview
 from boda.types import Digest
 
 
@@ -20,8 +22,8 @@ def parse_now(text: str) -> datetime:
     """An evaluation time: ISO 8601 (`Z` accepted); without an offset it is UTC."""
     try:
         when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"invalid time {text!r}: expected ISO 8601, e.g. 2025-01-31T12:00:00Z") from None
+    except ValueError as exc:
+        raise UsageError(f"invalid time {text!r}: expected ISO 8601, e.g. 2025-01-31T12:00:00Z") from exc
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
@@ -31,16 +33,16 @@ def evaluate_offline(
     """Evaluate the policy file on the images file at `now` (default: the current time)."""
     try:
         text = _read(policy_path, "policy").decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PolicyError(f"{policy_path}: the policy is not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{policy_path}: the policy is not UTF-8 text") from exc
     try:
         policy = parse_policy(text)
     except PolicyError as exc:
-        raise PolicyError(f"{policy_path}: {exc.message}") from None
+        raise PolicyError(f"{policy_path}: {exc.message}") from exc
     try:
         images = parse_images(_read(images_path, "images"))
     except PolicyError as exc:
-        raise PolicyError(f"{images_path}: {exc.message}") from None
+        raise PolicyError(f"{images_path}: {exc.message}") from exc
     in_use = _read_in_use(in_use_path) if in_use_path is not None else frozenset()
     when = now if now is not None else datetime.now(UTC)
     result = preview(policy, images, when, evaluate(policy, images, when))
@@ -61,15 +63,15 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from exc
 
 
 def _read_in_use(path: Path) -> frozenset[str]:
     """Digests one per line; blank lines and `#` comments are ignored."""
     try:
         lines = _read(path, "in-use").decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the in-use file is not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: the in-use file is not UTF-8 text") from exc
     digests = set()
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
@@ -78,5 +80,5 @@ def _read_in_use(path: Path) -> frozenset[str]:
         try:
             digests.add(str(Digest.parse(text)))
         except ReferenceError_ as exc:
-            raise ReferenceError_(f"{path}:{number}: {exc.message}") from None
+            raise ReferenceError_(f"{path}:{number}: {exc.message}") from exc
     return frozenset(digests)

@@ -1,6 +1,7 @@
 """ECR lifecycle evaluation: every worked example of AWS's "Examples of lifecycle policies in Amazon
 ECR" page (current and older revisions), the documented semantics, the image graph and the preview.
 
+Every test runs against both evaluators: the columnar one boda runs and the reference one.
 Run this file directly for the by-hand timing check on a million images.
 """
 
@@ -10,14 +11,38 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from boda.policy import Decision, EcrImage, evaluate, parse_policy, preview
+from boda.policy import (
+    Decision,
+    EcrImage,
+    LifecyclePolicy,
+    evaluate,
+    evaluate_reference,
+    parse_policy,
+    preview,
+)
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+Evaluator = Callable[[LifecyclePolicy, Sequence[EcrImage], datetime], list[Decision]]
+EVALUATORS: dict[str, Evaluator] = {"columnar": evaluate, "reference": evaluate_reference}
+_evaluator: list[Evaluator] = [evaluate]
+
+
+@pytest.fixture(autouse=True, params=sorted(EVALUATORS))
+def evaluator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run the test with each evaluator in turn (through `evaluate_with`)."""
+    _evaluator[0] = EVALUATORS[request.param]
+    yield
+    _evaluator[0] = evaluate
+
+
+def evaluate_with(policy: LifecyclePolicy, images: Sequence[EcrImage], now: datetime) -> list[Decision]:
+    return _evaluator[0](policy, images, now)
 
 
 def dg(name: str) -> str:
@@ -43,7 +68,7 @@ def rule(priority: int, action: str = "expire", **selection: Any) -> dict[str, A
 
 
 def run(rules: list[dict[str, Any]], images: list[EcrImage]) -> dict[str, Decision]:
-    decisions = evaluate(parse_policy(json.dumps({"rules": rules})), images, NOW)
+    decisions = evaluate_with(parse_policy(json.dumps({"rules": rules})), images, NOW)
     return {d.digest: d for d in decisions}
 
 
@@ -301,7 +326,7 @@ def test_preview_without_transitions_has_no_transition_summary() -> None:
     policy = parse_policy(
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
     )
-    result = preview(policy, images, NOW, evaluate(policy, images, NOW))
+    result = preview(policy, images, NOW, evaluate_with(policy, images, NOW))
     assert result["summary"] == {"expiringImageTotalCount": 2}
     assert [r["imageDigest"] for r in result["previewResults"]] == [dg("a"), dg("b")]  # oldest first
 
@@ -363,7 +388,7 @@ def test_equal_push_times_are_ordered_by_digest() -> None:
     policy = parse_policy(
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
     )
-    assert [d.digest for d in evaluate(policy, images, NOW)] == [second]
+    assert [d.digest for d in evaluate_with(policy, images, NOW)] == [second]
 
 
 def test_archived_and_activating_images_are_not_seen_by_standard_rules() -> None:
@@ -388,7 +413,7 @@ def test_now_must_be_aware() -> None:
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
     )
     with pytest.raises(ValueError, match="timezone-aware"):
-        evaluate(policy, [], datetime(2025, 1, 1))
+        evaluate_with(policy, [], datetime(2025, 1, 1))
 
 
 # --------------------------------------------------------------------------- index children and referrers
@@ -487,8 +512,8 @@ def test_decisions_are_in_input_order_and_deterministic() -> None:
     policy = parse_policy(
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=5)]})
     )
-    first = evaluate(policy, images, NOW)
-    assert first == evaluate(policy, images, NOW)
+    first = evaluate_with(policy, images, NOW)
+    assert first == evaluate_with(policy, images, NOW)
     position = {image.digest: i for i, image in enumerate(images)}
     assert [position[d.digest] for d in first] == sorted(position[d.digest] for d in first)
 

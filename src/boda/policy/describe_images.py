@@ -1,8 +1,4 @@
-"""The engine's image record, and a reader for `aws ecr describe-images` output.
-
-`EcrImage` is a NamedTuple rather than a dataclass: a million of them must be cheap to build and to
-read attributes from. Digests are plain strings here for the same reason.
-"""
+"""A reader for `aws ecr describe-images` output: the images a lifecycle policy is evaluated on."""
 
 from __future__ import annotations
 
@@ -11,9 +7,10 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, cast
 
 from boda.errors import PolicyError, ReferenceError_
+from boda.policy.image import EcrImage, ImageStatus
 from boda.types import TAG_PATTERN, validate_tag
 
 try:
@@ -23,33 +20,8 @@ try:
 except ImportError:  # pragma: no cover - orjson is in the `fast` extra
     _loads = json.loads
 
-ImageStatus = Literal["ACTIVE", "ARCHIVED", "ACTIVATING"]
 _STATUSES: frozenset[str] = frozenset({"ACTIVE", "ARCHIVED", "ACTIVATING"})
 _DIGEST = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
-
-
-class EcrImage(NamedTuple):
-    """One image (manifest) of a repository as a lifecycle policy sees it.
-
-    `status` ACTIVATING (being restored from archive) is in neither storage class: no rule selects it.
-    `children` are the manifests an index lists; `subject` makes this image a referrer of another.
-    """
-
-    digest: str
-    tags: tuple[str, ...]
-    pushed_at: datetime
-    last_pulled_at: datetime | None = None
-    status: ImageStatus = "ACTIVE"
-    last_archived_at: datetime | None = None
-    last_activated_at: datetime | None = None
-    media_type: str | None = None
-    children: tuple[str, ...] = ()
-    subject: str | None = None
-
-    @property
-    def storage_class(self) -> Literal["STANDARD", "ARCHIVE"]:
-        """ECR's storage class name: ARCHIVE unless the image is ACTIVE."""
-        return "STANDARD" if self.status == "ACTIVE" else "ARCHIVE"
 
 
 def parse_images(data: bytes) -> list[EcrImage]:
@@ -64,19 +36,19 @@ def parse_images(data: bytes) -> list[EcrImage]:
     try:
         doc = _loads(data)
     except ValueError as exc:
-        raise PolicyError(f"images: not valid JSON: {exc}") from None
+        raise PolicyError(f"images: not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("imageDetails"), list):
         raise PolicyError('images: expected a JSON object with an "imageDetails" list')
     details = doc["imageDetails"]
     images: list[EcrImage] = []
     try:
         images.extend(map(_fast_image, details))
-    except (_Malformed, AttributeError, TypeError, ValueError, OverflowError, OSError):
+    except (_Malformed, AttributeError, TypeError, ValueError, OverflowError, OSError) as exc:
         for i, detail in enumerate(details):
             _strict_image(i, detail)
         raise AssertionError(
             "parse_images: the fast path rejected an element the strict one accepts"
-        ) from None
+        ) from exc
     digests = list(map(attrgetter("digest"), images))
     if len(set(digests)) != len(digests):
         seen: set[str] = set()
@@ -194,7 +166,7 @@ def _tags(value: object, where: str) -> tuple[str, ...]:
         try:
             validate_tag(tag)
         except ReferenceError_ as exc:
-            raise PolicyError(f"{where}[{j}]: {exc.message}") from None
+            raise PolicyError(f"{where}[{j}]: {exc.message}") from exc
     return tuple(value)
 
 

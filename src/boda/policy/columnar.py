@@ -1,0 +1,299 @@
+"""The columnar evaluator: ECR's lifecycle rules, fast enough for a million images. Pure: no I/O.
+
+It decides exactly what `reference.py` decides (the readable statement of the rules; property tests
+compare the two decision by decision), by other means: each image attribute is read once, in input
+(memory) order, into a compact column; rules then filter lists of image positions with C-level
+iterators and byte masks instead of walking image objects in push-time order (a cache miss each).
+
+Because shielding depends only on identification, an image's fate is decided by the first rule that
+identifies it, independent of what happens to other images; the image graph is applied afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import compress, repeat
+from operator import attrgetter, floordiv, not_, sub
+
+from boda.policy.decision import (
+    Decision,
+    kept_by_index,
+    referrer_follows,
+    referrer_without_subject,
+)
+from boda.policy.document import ActionType, LifecyclePolicy, Rule
+from boda.policy.image import EcrImage
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def evaluate(policy: LifecyclePolicy, images: Sequence[EcrImage], now: datetime) -> list[Decision]:
+    """Apply `policy` to `images` at time `now` (aware). Decisions come in input order.
+
+    The same answer as `boda.policy.reference.evaluate`; see there for the rules.
+    """
+    if now.tzinfo is None:
+        raise ValueError("evaluate: now must be timezone-aware")
+    return _Evaluation(policy, images, now).run()
+
+
+def _microseconds(times: Sequence[datetime]) -> array[int]:
+    """Aware datetimes as exact integer microseconds since the epoch (floats would round ties away)."""
+    return array("q", map(floordiv, map(sub, times, repeat(_EPOCH)), repeat(_MICROSECOND)))
+
+
+def _pull_reference(image: EcrImage) -> datetime:
+    """The time sinceImagePulled measures from: last pull or restore, whichever is later, else push."""
+    pulled, activated = image.last_pulled_at, image.last_activated_at
+    if pulled is None:
+        return activated or image.pushed_at
+    return pulled if activated is None or pulled >= activated else activated
+
+
+def _archive_reference(image: EcrImage) -> datetime:
+    return image.last_archived_at or _NEVER
+
+
+def _matcher(pattern: str, *, prefix: bool) -> Callable[[str], object]:
+    """A search over newline-joined tags that is truthy when some tag matches `pattern`."""
+    if prefix:
+        body = re.escape(pattern)
+    else:
+        body = r"[^\n]*".join(re.escape(part) for part in pattern.split("*")) + "$"
+    return re.compile("(?m)^" + body).search
+
+
+class _Evaluation:
+    """One evaluation. Images are addressed by input position; `order` lists them youngest first."""
+
+    def __init__(self, policy: LifecyclePolicy, images: Sequence[EcrImage], now: datetime) -> None:
+        self.policy = policy
+        self.now = now
+        self.images = images
+        self.age = _microseconds(list(map(attrgetter("pushed_at"), images)))
+        self.digests: list[str] = list(map(attrgetter("digest"), images))
+        # Stable: equal times stay in input order; _beyond_newest applies the tie rule where it matters.
+        self.order = sorted(range(len(images)), key=self.age.__getitem__, reverse=True)
+        self.tags: list[tuple[str, ...]] = list(map(attrgetter("tags"), images))
+        self.subjects: list[str | None] = list(map(attrgetter("subject"), images))
+        self._joined: list[str] | None = None
+        self._pools: dict[tuple[str, str], list[int]] = {}
+        self._tag_masks: dict[tuple[str, bool], bytearray] = {}
+        # Outcomes (action, priority, reason) by code; code 0 is "no decision".
+        self.actions: list[ActionType | None] = [None]
+        self.priorities: list[int | None] = [None]
+        self.reasons: list[str] = [""]
+
+    def run(self) -> list[Decision]:
+        n = len(self.images)
+        free = bytearray(b"\x01") * n  # 0 once a rule has identified the image (shielded)
+        code = bytearray(n)  # the acting rule's outcome (1..50, see _outcome); 0 = no decision
+        last = self.policy.rules[-1]
+        for rule in self.policy.rules:
+            identified = self._identify(rule)
+            candidates = self._candidates(rule, identified)
+            acted = compress(candidates, map(free.__getitem__, candidates))
+            outcome = self._outcome(rule.action, rule.priority, rule.reason)
+            deque(map(code.__setitem__, acted, repeat(outcome)), 0)
+            if rule is not last:
+                deque(map(free.__setitem__, identified, repeat(0)), 0)
+        overrides = self._apply_graph(code)
+        for p, c in overrides.items():
+            code[p] = c != 0
+        positions = list(compress(range(n), code))
+        codes = list(compress(code, code))
+        for p, c in overrides.items():
+            if c:
+                codes[bisect_left(positions, p)] = c
+        return list(
+            map(
+                Decision,
+                map(self.digests.__getitem__, positions),
+                map(self.actions.__getitem__, codes),
+                map(self.priorities.__getitem__, codes),
+                map(self.reasons.__getitem__, codes),
+            )
+        )
+
+    def _outcome(self, action: ActionType | None, priority: int | None, reason: str) -> int:
+        self.actions.append(action)
+        self.priorities.append(priority)
+        self.reasons.append(reason)
+        return len(self.actions) - 1
+
+    def _pool(self, storage_class: str, tag_status: str) -> list[int]:
+        """Positions, youngest first, that rules of this storage class and tag status consider.
+
+        Referrers are not images of their own for the rules; ACTIVATING images are in no class.
+        """
+        key = (storage_class, tag_status)
+        if key in self._pools:
+            return self._pools[key]
+        if tag_status == "any":
+            status = "ACTIVE" if storage_class == "standard" else "ARCHIVED"
+            pool = self.order
+            statuses = list(map(attrgetter("status"), self.images))
+            if statuses.count(status) != len(statuses):
+                mask = bytearray(map(status.__eq__, statuses))
+                pool = list(compress(pool, map(mask.__getitem__, pool)))
+            if self.subjects.count(None) != len(self.subjects):
+                mask = bytearray(map(not_, self.subjects))
+                pool = list(compress(pool, map(mask.__getitem__, pool)))
+        else:
+            every = self._pool(storage_class, "any")
+            mask = bytearray(map(not_, self.tags))
+            pool = list(compress(every, map(mask.__getitem__, every)))
+        self._pools[key] = pool
+        return pool
+
+    def _tag_mask(self, pattern: str, prefix: bool) -> bytearray:
+        """1 for every image with a tag matching `pattern` (a prefix, or a whole-tag `*` glob).
+
+        A substring test on the pattern's longest literal part picks the few images worth a regex.
+        """
+        key = (pattern, prefix)
+        if key not in self._tag_masks:
+            if self._joined is None:
+                self._joined = list(map("\n".join, self.tags))
+            joined = self._joined
+            literal = max(pattern.split("*"), key=len)
+            # An untagged image joins to "", which a pattern of only `*` would match: skip those.
+            hits = map(str.__contains__, joined, repeat(literal)) if literal else joined
+            maybe = list(compress(range(len(joined)), hits))
+            search = _matcher(pattern, prefix=prefix)
+            mask = bytearray(len(joined))
+            deque(
+                map(
+                    mask.__setitem__, compress(maybe, map(search, map(joined.__getitem__, maybe))), repeat(1)
+                ),
+                0,
+            )
+            self._tag_masks[key] = mask
+        return self._tag_masks[key]
+
+    def _identify(self, rule: Rule) -> list[int]:
+        """The positions, youngest first, of the images meeting the rule's tagging requirements."""
+        # A tagged rule starts from every image: only images with tags can match its patterns.
+        selected = self._pool(rule.storage_class, "any" if rule.tag_status == "tagged" else rule.tag_status)
+        prefix = not rule.tag_pattern_list
+        for pattern in rule.tag_pattern_list or rule.tag_prefix_list:
+            mask = self._tag_mask(pattern, prefix)
+            selected = list(compress(selected, map(mask.__getitem__, selected)))
+        return selected
+
+    def _candidates(self, rule: Rule, identified: list[int]) -> list[int]:
+        """The identified images the rule's count criterion picks (shielding not yet applied)."""
+        if rule.count_type == "imageCountMoreThan":
+            return self._beyond_newest(identified, rule.count_number)
+        cutoff = self.now - timedelta(days=rule.count_number)
+        if rule.count_type == "sinceImagePushed":
+            # `identified` is youngest first: the images aged past the cutoff are a suffix.
+            age = self.age
+            limit = -((cutoff - _EPOCH) // _MICROSECOND)
+            return identified[bisect_right(identified, limit, key=lambda i: -age[i]) :]
+        reference = _pull_reference if rule.count_type == "sinceImagePulled" else _archive_reference
+        older = bytearray(map(cutoff.__gt__, map(reference, self.images)))
+        return list(compress(identified, map(older.__getitem__, identified)))
+
+    def _beyond_newest(self, identified: list[int], count: int) -> list[int]:
+        """`identified` minus its newest `count`; equal times across the cut: lower digest is newer."""
+        if count >= len(identified):
+            return []
+        age = self.age
+        cut = age[identified[count]]
+        if age[identified[count - 1]] != cut:
+            return identified[count:]
+        start = count - 1
+        while start > 0 and age[identified[start - 1]] == cut:
+            start -= 1
+        end = count + 1
+        while end < len(identified) and age[identified[end]] == cut:
+            end += 1
+        tied = sorted(identified[start:end], key=self.digests.__getitem__)
+        return tied[count - start :] + identified[end:]
+
+    def _apply_graph(self, code: bytearray) -> dict[int, int]:
+        """Resolve referrers and index children, parents first: their outcome codes by position."""
+        n = len(self.images)
+        indexes = list(compress(range(n), map(attrgetter("children"), self.images)))
+        referrers = list(compress(range(n), self.subjects))
+        if not indexes and not referrers:
+            return {}
+        position = dict(zip(self.digests, range(n), strict=True))
+        parents: dict[int, list[int]] = {}
+        for p in indexes:
+            for child in self.images[p].children:
+                c = position.get(child)
+                if c is not None and c != p:
+                    parents.setdefault(c, []).append(p)
+        for listed_by in parents.values():
+            listed_by.sort(key=self.digests.__getitem__)  # results must not depend on input order
+        nodes = set(parents) | set(referrers)
+        resolved: dict[int, int] = {}
+        visiting: set[int] = set()
+        for start in sorted(nodes, key=self.digests.__getitem__):
+            stack = [start]
+            while stack:
+                p = stack[-1]
+                if p in resolved:
+                    stack.pop()
+                    continue
+                if p not in visiting:
+                    visiting.add(p)
+                    deps = list(parents.get(p, ()))
+                    subject = self.subjects[p]
+                    if subject is not None and subject in position:
+                        deps.append(position[subject])
+                    stack.extend(d for d in deps if d in nodes and d not in resolved and d not in visiting)
+                    continue
+                resolved[p] = self._graph_outcome(p, code, parents.get(p, ()), position, nodes, resolved)
+                stack.pop()
+        return resolved
+
+    def _graph_outcome(
+        self,
+        p: int,
+        code: bytearray,
+        parents: Sequence[int],
+        position: dict[str, int],
+        nodes: set[int],
+        resolved: dict[int, int],
+    ) -> int:
+        """The outcome of a referrer or index child; an unresolved dependency (a cycle) counts as kept."""
+
+        def fate(q: int) -> int:
+            return resolved.get(q, 0) if q in nodes else code[q]
+
+        image = self.images[p]
+        outcome = code[p]
+        if image.subject is not None:
+            s = position.get(image.subject)
+            if s is None:
+                return self._outcome(None, None, referrer_without_subject(image.subject))
+            subject_code = fate(s)
+            action = self.actions[subject_code]
+            if action is None or (action == "transition" and image.status != "ACTIVE"):
+                return 0
+            priority = self.priorities[subject_code]
+            outcome = self._outcome(action, priority, referrer_follows(image.subject, action, priority))
+        action = self.actions[outcome]
+        if action is None:
+            return outcome
+        for q in parents:
+            parent_action = self.actions[fate(q)]
+            if parent_action == "expire":
+                continue
+            if action == "transition" and (
+                parent_action == "transition" or self.images[q].status != "ACTIVE"
+            ):
+                continue
+            reason = kept_by_index(self.digests[q], action, self.reasons[outcome])
+            return self._outcome(None, self.priorities[outcome], reason)
+        return outcome
