@@ -192,3 +192,37 @@ def test_parse_images_errors(data: bytes, expected: str) -> None:
         parse_images(data)
     assert expected in info.value.message
     assert "\n" not in info.value.message
+
+
+@pytest.mark.parametrize("loads", ["orjson", "json"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"imageDetails": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"imageDetails": [{"imageDigest": "'
+        + DIGEST.encode()
+        + b'", "imagePushedAt": 1, "x": '
+        + b'{"a": ' * 50_000
+        + b"1"
+        + b"}" * 50_000
+        + b"}]}",
+    ],
+    ids=["nested-list", "nested-unknown-field"],
+)
+def test_deeply_nested_json_is_one_line_of_error(
+    data: bytes, loads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if loads == "json":
+        monkeypatch.setattr("boda.policy.describe_images._loads", json.loads)
+    with pytest.raises(PolicyError) as info:
+        parse_images(data)
+    assert info.value.message.startswith("images: not valid JSON") and "\n" not in info.value.message
+
+
+def test_tags_up_to_ecrs_300_characters_are_accepted() -> None:
+    """ECR's API takes tags of up to 300 characters, although Docker's grammar stops at 128."""
+    longest = "t" * 300
+    [image] = parse_images(describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageTags": [longest]}))
+    assert image.tags == (longest,)
+    with pytest.raises(PolicyError, match=r"imageTags\[0\]: invalid tag 't{301}': up to 300 characters"):
+        parse_images(describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageTags": ["t" * 301]}))

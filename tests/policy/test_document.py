@@ -289,3 +289,18 @@ def test_tag_sets_may_overlap_when_not_identical_but_a_shadowed_rule_gets_a_note
         "rule 3 (rulePriority 3) never acts: every image it selects is selected first by"
         " rule 1 (rulePriority 1)",
     )
+
+
+@pytest.mark.parametrize("depth", [1_000, 15_000])
+def test_deeply_nested_json_is_one_line_of_error(depth: int) -> None:
+    for text in ('{"rules": ' + "[" * depth + "]" * depth + "}", "[" * depth + "]" * depth):
+        message = error_of(text)
+        assert message.startswith("policy: ")
+
+
+def test_a_huge_count_number_is_valid() -> None:
+    """AWS documents countNumber as a positive integer, with no maximum: boda accepts any."""
+    text = policy_text(
+        rule(1, tagStatus="any", countType="sinceImagePushed", countUnit="days", countNumber=10**30)
+    )
+    assert parse_policy(text).rules[0].count_number == 10**30

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from boda.policy import EcrImage, LifecyclePolicy, evaluate, evaluate_reference, parse_policy
+from boda.policy.columnar import glob_matcher
 from boda.policy.reference import glob_matches, identifies
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -89,7 +90,8 @@ def policies(draw: st.DrawFn) -> LifecyclePolicy:
             sel[kind] = sorted(choice)
         count_type = draw(st.sampled_from(["imageCountMoreThan", "sinceImagePushed", "sinceImagePulled"]))
         sel["countType"] = count_type
-        sel["countNumber"] = draw(st.integers(1, 8 if count_type == "imageCountMoreThan" else 30))
+        huge = st.sampled_from([999_999_999, 10**12])
+        sel["countNumber"] = draw(st.integers(1, 8 if count_type == "imageCountMoreThan" else 30) | huge)
         action: dict[str, Any] = {"type": draw(st.sampled_from(["expire", "transition"]))}
         if count_type != "imageCountMoreThan":
             sel["countUnit"] = "days"
@@ -190,3 +192,4 @@ tag_text = st.text("ab-", max_size=10)
 def test_both_glob_matchers_agree_with_a_regular_expression(pattern: str, tag: str) -> None:
     expected = re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), tag, re.DOTALL) is not None
     assert glob_matches(pattern, tag) is expected
+    assert glob_matcher(pattern)(tag) is expected

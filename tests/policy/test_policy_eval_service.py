@@ -155,3 +155,15 @@ def test_parse_now(text: str, expected: datetime) -> None:
 def test_parse_now_rejects_garbage(text: str) -> None:
     with pytest.raises(UsageError, match="expected ISO 8601"):
         parse_now(text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00"])
+def test_parse_now_refuses_times_out_of_range(text: str) -> None:
+    with pytest.raises(UsageError, match="out of range: from 1970-01-01 to before 9999-01-01") as info:
+        parse_now(text)
+    assert info.value.exit_code == 2
+
+
+def test_parse_now_range_edges() -> None:
+    assert parse_now("1970-01-01T00:00:00Z") == datetime(1970, 1, 1, tzinfo=UTC)
+    assert parse_now("9998-12-31T23:59:59.999999Z") == datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)

@@ -11,14 +11,13 @@ identifies it, independent of what happens to other images; the image graph is a
 
 from __future__ import annotations
 
-import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
-from operator import attrgetter, floordiv, not_, sub
+from operator import attrgetter, floordiv, methodcaller, not_, sub
 
 from boda.policy.decision import (
     Decision,
@@ -61,13 +60,30 @@ def _archive_reference(image: EcrImage) -> datetime:
     return image.last_archived_at or _NEVER
 
 
-def _matcher(pattern: str, *, prefix: bool) -> Callable[[str], object]:
-    """A search over newline-joined tags that is truthy when some tag matches `pattern`."""
-    if prefix:
-        body = re.escape(pattern)
-    else:
-        body = r"[^\n]*".join(re.escape(part) for part in pattern.split("*")) + "$"
-    return re.compile("(?m)^" + body).search
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test whether a whole tag matches `pattern` (`*`: any run of characters), in linear time.
+
+    The literal parts between the stars must appear in order: the first at the start, the last at the
+    end, each middle one at its leftmost place after the one before (leftmost is never worse).
+    """
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return pattern.__eq__
+    head, *middle, tail = parts
+    shortest = len(pattern) - len(parts) + 1
+
+    def matches(tag: str) -> bool:
+        if len(tag) < shortest or not tag.startswith(head) or not tag.endswith(tail):
+            return False
+        position, end = len(head), len(tag) - len(tail)
+        for part in middle:
+            found = tag.find(part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+        return True
+
+    return matches
 
 
 class _Evaluation:
@@ -156,25 +172,24 @@ class _Evaluation:
     def _tag_mask(self, pattern: str, prefix: bool) -> bytearray:
         """1 for every image with a tag matching `pattern` (a prefix, or a whole-tag `*` glob).
 
-        A substring test on the pattern's longest literal part picks the few images worth a regex.
+        A substring test on the pattern's longest literal part (C speed, over the image's tags joined
+        by newlines) picks the few images whose tags are worth testing one by one.
         """
         key = (pattern, prefix)
         if key not in self._tag_masks:
             if self._joined is None:
                 self._joined = list(map("\n".join, self.tags))
             joined = self._joined
-            literal = max(pattern.split("*"), key=len)
+            literal = pattern if prefix else max(pattern.split("*"), key=len)
             # An untagged image joins to "", which a pattern of only `*` would match: skip those.
             hits = map(str.__contains__, joined, repeat(literal)) if literal else joined
-            maybe = list(compress(range(len(joined)), hits))
-            search = _matcher(pattern, prefix=prefix)
+            maybe = compress(range(len(joined)), hits)
+            test = methodcaller("startswith", pattern) if prefix else glob_matcher(pattern)
+            tags = self.tags
             mask = bytearray(len(joined))
-            deque(
-                map(
-                    mask.__setitem__, compress(maybe, map(search, map(joined.__getitem__, maybe))), repeat(1)
-                ),
-                0,
-            )
+            for p in maybe:
+                if any(map(test, tags[p])):
+                    mask[p] = 1
             self._tag_masks[key] = mask
         return self._tag_masks[key]
 
@@ -192,7 +207,10 @@ class _Evaluation:
         """The identified images the rule's count criterion picks (shielding not yet applied)."""
         if rule.count_type == "imageCountMoreThan":
             return self._beyond_newest(identified, rule.count_number)
-        cutoff = self.now - timedelta(days=rule.count_number)
+        try:
+            cutoff = self.now - timedelta(days=rule.count_number)
+        except OverflowError:
+            return []  # before the year 1: no image is that old
         if rule.count_type == "sinceImagePushed":
             # `identified` is youngest first: the images aged past the cutoff are a suffix.
             age = self.age

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, cast
 
-from boda.errors import PolicyError, ReferenceError_
+from boda.errors import PolicyError
 from boda.policy.image import EcrImage, ImageStatus
-from boda.types import TAG_PATTERN, validate_tag
 
 try:
     import orjson
@@ -22,6 +21,9 @@ except ImportError:  # pragma: no cover - orjson is in the `fast` extra
 
 _STATUSES: frozenset[str] = frozenset({"ACTIVE", "ARCHIVED", "ACTIVATING"})
 _DIGEST = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+# Docker's tag grammar, but up to ECR's 300 characters (the API's limit; Docker stops at 128).
+MAX_TAG_CHARS = 300
+_TAG = re.compile(rf"^[\w][\w.-]{{0,{MAX_TAG_CHARS - 1}}}\Z", re.ASCII)
 
 
 def parse_images(data: bytes) -> list[EcrImage]:
@@ -37,6 +39,8 @@ def parse_images(data: bytes) -> list[EcrImage]:
         doc = _loads(data)
     except ValueError as exc:
         raise PolicyError(f"images: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PolicyError("images: not valid JSON: arrays and objects nested too deeply") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("imageDetails"), list):
         raise PolicyError('images: expected a JSON object with an "imageDetails" list')
     details = doc["imageDetails"]
@@ -120,7 +124,7 @@ def _digest_ok(digest: str) -> bool:
 
 
 def _tag_ok(tag: object) -> bool:
-    return tag.__class__ is str and TAG_PATTERN.match(tag) is not None  # type: ignore[arg-type]
+    return tag.__class__ is str and _TAG.match(tag) is not None  # type: ignore[arg-type]
 
 
 def _strict_image(i: int, detail: object) -> EcrImage:
@@ -163,10 +167,11 @@ def _tags(value: object, where: str) -> tuple[str, ...]:
     for j, tag in enumerate(value):
         if not isinstance(tag, str):
             raise PolicyError(f"{where}[{j}]: not a string")
-        try:
-            validate_tag(tag)
-        except ReferenceError_ as exc:
-            raise PolicyError(f"{where}[{j}]: {exc.message}") from exc
+        if not _TAG.match(tag):
+            raise PolicyError(
+                f"{where}[{j}]: invalid tag {tag!r}: up to {MAX_TAG_CHARS} characters of letters, digits,"
+                " '_', '.' and '-', not starting with '.' or '-'"
+            )
     return tuple(value)
 
 

@@ -103,6 +103,8 @@ def parse_policy(text: str) -> LifecyclePolicy:
         doc = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except ValueError as exc:
         raise PolicyError(f"policy: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PolicyError("policy: not valid JSON: arrays and objects nested too deeply") from exc
     if not isinstance(doc, dict):
         raise PolicyError("policy: must be a JSON object")
     _check_keys(doc, frozenset({"rules"}), "policy", "")

@@ -18,6 +18,7 @@ Amazon ECR user guide.
      from archive and not pulled since: the restore time, lastActivatedAt);
    - sinceImageTransitioned N: archived more than N days ago (no archive time known: never).
    "More than N days" is strict. Equal push times: the lower digest counts as newer.
+   A countNumber so large that the cutoff falls before the year 1 picks nothing: no image is that old.
 4. Shielding: an image a rule identifies is never acted on by a rule of lower priority, though it
    still counts in their imageCountMoreThan windows. So every image is acted on by at most one rule.
 5. The image graph (boda's reading of "an image referenced by a manifest list cannot be expired or
@@ -123,7 +124,9 @@ def picked(rule: Rule, identified: list[EcrImage], now: datetime) -> list[EcrIma
     """The identified images the rule's count criterion picks (shielding not yet applied)."""
     if rule.count_type == "imageCountMoreThan":
         return newest_first(identified)[rule.count_number :]
-    cutoff = now - timedelta(days=rule.count_number)
+    cutoff = days_before(now, rule.count_number)
+    if cutoff is None:
+        return []
     if rule.count_type == "sinceImagePushed":
         return [image for image in identified if age_time(image) < cutoff]
     if rule.count_type == "sinceImagePulled":
@@ -152,6 +155,14 @@ def last_used(image: EcrImage) -> datetime:
     if activated is not None and (pulled is None or activated > pulled):
         return activated
     return pulled or image.pushed_at
+
+
+def days_before(now: datetime, days: int) -> datetime | None:
+    """`now` minus `days` days; None when that is before the earliest time a datetime holds."""
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 # --------------------------------------------------------------------------- the image graph

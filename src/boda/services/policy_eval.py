@@ -17,14 +17,28 @@ from boda.policy.document import parse_policy
 from boda.policy.preview import preview
 from boda.types import Digest
 
+# The times an evaluation may be made at: none before the Unix epoch (no image was pushed then), and
+# a year of headroom below the last time Python's datetime holds.
+EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_NOW = datetime(9999, 1, 1, tzinfo=UTC)
+
 
 def parse_now(text: str) -> datetime:
     """An evaluation time: ISO 8601 (`Z` accepted); without an offset it is UTC."""
     try:
         when = datetime.fromisoformat(text.strip())
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     except ValueError as exc:
         raise UsageError(f"invalid time {text!r}: expected ISO 8601, e.g. 2025-01-31T12:00:00Z") from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:59:59-14:00 is past the last UTC time
+        raise UsageError(_out_of_range(text)) from exc
+    if not EARLIEST_NOW <= when < LATEST_NOW:
+        raise UsageError(_out_of_range(text))
+    return when
+
+
+def _out_of_range(text: str) -> str:
+    return f"time {text!r} is out of range: from {EARLIEST_NOW:%Y-%m-%d} to before {LATEST_NOW:%Y-%m-%d}"
 
 
 def evaluate_offline(
