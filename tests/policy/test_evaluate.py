@@ -196,25 +196,30 @@ def test_filtering_on_all_images_example_a() -> None:
     assert acted(rules, images) == {"A": ("expire", 1), "B": ("expire", 1), "C": ("expire", 1)}
 
 
-def test_filtering_on_all_images_example_b() -> None:
+@pytest.mark.parametrize("seeds", [("D", "E"), ("E", "D")], ids=["digests-one-way", "digests-other-way"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["listed-in-order", "listed-reversed"])
+def test_filtering_on_all_images_example_b(seeds: tuple[str, str], reverse: bool) -> None:
     """Example B, all rule types combined: A (rule 1), B (rule 2) and D (rule 3) expire.
 
-    D and E are both "1 day ago"; E, listed last, is taken as pushed a minute later, so rule 3 keeps
-    E as the newest and D is expired. E is not older than one day, so rule 2 leaves it.
+    D (tagged) and E (untagged) are both pushed "1 day ago". Rule 3 keeps the newest image and
+    expires D, so E must count as the newer: boda's tie rule is that of equal push times an untagged
+    image counts as newer than a tagged one, whatever the digests or the listing order. E is not
+    older than one day (the comparison is strict), so rule 2 leaves it.
     """
     images = named(
         A=img("A", ["alpha-1", "beta-1"], 4),
         B=img("B", [], 3),
         C=img("C", ["alpha-2"], 2),
-        D=img("D", ["git-hash"], 1),
-        E=EcrImage(dg("E"), (), NOW - timedelta(days=1) + timedelta(minutes=1)),
+        D=img(seeds[0], ["git-hash"], 1),
+        E=img(seeds[1], [], 1),
     )
-    _names[dg("E")] = "E"
     rules = [
         rule(1, tagStatus="tagged", tagPatternList=["alpha*"], countType="imageCountMoreThan", countNumber=1),
         rule(2, tagStatus="untagged", countType="sinceImagePushed", countNumber=1),
         rule(3, tagStatus="any", countType="imageCountMoreThan", countNumber=1),
     ]
+    if reverse:
+        images.reverse()
     assert acted(rules, images) == {"A": ("expire", 1), "B": ("expire", 2), "D": ("expire", 3)}
 
 
@@ -403,6 +408,32 @@ def test_equal_push_times_are_ordered_by_digest() -> None:
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
     )
     assert [d.digest for d in evaluate_with(policy, images, NOW)] == [second]
+
+
+def test_equal_push_times_untagged_counts_as_newer_than_tagged() -> None:
+    """The tie rule comes before the digest: the untagged image is kept even with the higher digest."""
+    low, high = sorted([dg("x"), dg("y")])
+    same = NOW - timedelta(days=3)
+    images = named(tagged=EcrImage(low, ("v1",), same), untagged=EcrImage(high, (), same))
+    rules = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
+    assert acted(rules, images) == {"tagged": ("expire", 1)}
+
+
+def test_a_restored_image_is_ordered_by_its_restore_time() -> None:
+    """AWS: "If an image was archived and then restored at any point in the past, the image's
+    last_activated_at is used instead of pushed_at_time." An old image restored yesterday is the
+    newest for imageCountMoreThan, and one day old for sinceImagePushed."""
+    images = named(
+        restored=img("r", ["v1"], 400, last_activated_at=NOW - timedelta(days=1)),
+        newer=img("n", ["v2"], 10),
+        older=img("o", ["v3"], 20),
+    )
+    keep_one = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
+    assert acted(keep_one, images) == {"newer": ("expire", 1), "older": ("expire", 1)}
+    week = [rule(1, tagStatus="any", countType="sinceImagePushed", countNumber=7)]
+    assert acted(week, images) == {"newer": ("expire", 1), "older": ("expire", 1)}
+    preview_rows = preview(parse_policy(json.dumps({"rules": keep_one})), images, NOW)["previewResults"]
+    assert {r["imagePushedAt"] for r in preview_rows} == {"2025-05-22T12:00:00Z", "2025-05-12T12:00:00Z"}
 
 
 @pytest.mark.parametrize(

@@ -76,3 +76,16 @@ def test_tags_of_300_characters(files: tuple[Path, Path], boda: Any) -> None:
     run = boda(*eval_args(files, "--now", "2025-01-01"))
     assert run.code == 0, run.err
     assert [r["imageTags"] for r in run.json["previewResults"]] == [["x" * 300]]
+
+
+def test_a_restored_image_counts_from_its_restore_time(files: tuple[Path, Path], boda: Any) -> None:
+    """describe-images' lastActivatedAt: an old image restored from archive is the newest one."""
+    restored = {
+        "imageDigest": "sha256:" + "c" * 64,
+        "imagePushedAt": "2020-01-01T00:00:00+00:00",
+        "lastActivatedAt": "2024-12-31T00:00:00+00:00",
+    }
+    files[1].write_text(json.dumps({"imageDetails": [*IMAGES["imageDetails"], restored]}))
+    run = boda(*eval_args(files, "--now", "2025-01-01"))
+    assert run.code == 0, run.err
+    assert [r["imageDigest"] for r in run.json["previewResults"]] == [DIGEST]

@@ -93,7 +93,11 @@ class _Evaluation:
         self.policy = policy
         self.now = now
         self.images = images
-        self.age = _microseconds(list(map(attrgetter("pushed_at"), images)))
+        ages = list(map(attrgetter("pushed_at"), images))
+        activated = list(map(attrgetter("last_activated_at"), images))
+        for p in compress(range(len(images)), activated):
+            ages[p] = activated[p]  # a restored image is ordered and aged by its restore time
+        self.age = _microseconds(ages)
         self.digests: list[str] = list(map(attrgetter("digest"), images))
         # Stable: equal times stay in input order; _beyond_newest applies the tie rule where it matters.
         self.order = sorted(range(len(images)), key=self.age.__getitem__, reverse=True)
@@ -221,7 +225,8 @@ class _Evaluation:
         return list(compress(identified, map(older.__getitem__, identified)))
 
     def _beyond_newest(self, identified: list[int], count: int) -> list[int]:
-        """`identified` minus its newest `count`; equal times across the cut: lower digest is newer."""
+        """`identified` minus its newest `count`; equal times across the cut: untagged, then lower
+        digest, count as newer."""
         if count >= len(identified):
             return []
         age = self.age
@@ -234,7 +239,7 @@ class _Evaluation:
         end = count + 1
         while end < len(identified) and age[identified[end]] == cut:
             end += 1
-        tied = sorted(identified[start:end], key=self.digests.__getitem__)
+        tied = sorted(identified[start:end], key=lambda p: (bool(self.tags[p]), self.digests[p]))
         return tied[count - start :] + identified[end:]
 
     def _apply_graph(self, code: bytearray) -> dict[int, int]:

@@ -17,7 +17,10 @@ Amazon ECR user guide.
    - sinceImagePulled N: last pulled more than N days ago (never pulled: the push time; restored
      from archive and not pulled since: the restore time, lastActivatedAt);
    - sinceImageTransitioned N: archived more than N days ago (no archive time known: never).
-   "More than N days" is strict. Equal push times: the lower digest counts as newer.
+   "More than N days" is strict. An image archived and later restored is ordered and aged by its
+   restore time (lastActivatedAt) in place of its push time. Equal times: an untagged image counts
+   as newer than a tagged one (AWS's all-images Example B needs this: its untagged Image E, pushed
+   the same day as Image D, is the one rule 3 keeps), then the lower digest counts as newer.
    A countNumber so large that the cutoff falls before the year 1 picks nothing: no image is that old.
 4. Shielding: an image a rule identifies is never acted on by a rule of lower priority, though it
    still counts in their imageCountMoreThan windows. So every image is acted on by at most one rule.
@@ -139,14 +142,14 @@ def picked(rule: Rule, identified: list[EcrImage], now: datetime) -> list[EcrIma
 
 
 def newest_first(images: list[EcrImage]) -> list[EcrImage]:
-    """Newest push first; equal push times: by digest."""
-    by_tie_rule = sorted(images, key=lambda image: image.digest)
+    """Newest age time first; equal times: untagged before tagged, then by digest."""
+    by_tie_rule = sorted(images, key=lambda image: (bool(image.tags), image.digest))
     return sorted(by_tie_rule, key=age_time, reverse=True)  # stable: ties keep the tie rule's order
 
 
 def age_time(image: EcrImage) -> datetime:
-    """The time images are ordered and aged by."""
-    return image.pushed_at
+    """The time images are ordered and aged by: the restore time of a restored image, else the push."""
+    return image.last_activated_at or image.pushed_at
 
 
 def last_used(image: EcrImage) -> datetime:
