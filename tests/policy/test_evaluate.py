@@ -547,6 +547,26 @@ def test_index_cycle_keeps_both() -> None:
     assert {d.action for d in decisions.values()} == {None}
 
 
+def test_an_index_in_archive_does_not_hold_back_an_archive_through_a_cycle() -> None:
+    """Found by the agreement property test. `sub` is archived by the rule; `restoring` (an index
+    being restored, so still in archive) lists it, which allows an archive; `sig` refers to `sub` and
+    lists `restoring`. The links form a cycle, but nothing in it forbids the archive: `sub` and `sig`
+    are archived, `restoring` (a referrer, not ACTIVE) stays where it is. (The digests order the
+    images as in the case found: a depth-first walk from `sub` met `sig` before `sub` was decided.)"""
+    sub, sig, restoring = (f"sha256:{i:064x}" for i in range(3))
+    images = [
+        EcrImage(sub, (), NOW - timedelta(days=2)),
+        EcrImage(sig, (), NOW, subject=sub, children=(restoring,)),
+        EcrImage(restoring, (), NOW, status="ACTIVATING", subject=sub, children=(sub,)),
+    ]
+    rules = [rule(1, "transition", tagStatus="untagged", countType="sinceImagePushed", countNumber=1)]
+    decisions = run(rules, images)
+    assert {d: (x.action, x.rule_priority) for d, x in decisions.items()} == {
+        sub: ("transition", 1),
+        sig: ("transition", 1),
+    }
+
+
 def test_referrer_is_not_counted_and_expires_with_its_subject() -> None:
     old = img("old", ["v1"], 20)
     old_sig = img("old-sig", [], 1, subject=old.digest)

@@ -18,7 +18,19 @@ from boda.policy.columnar import glob_matcher
 from boda.policy.reference import glob_matches, identifies
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
-TAG_POOL = ["prod", "prod-1", "prod-2", "beta-1", "v1", "v1.2", "release-x", "a-sha-1", "aaa", "a-a-a"]
+TAG_POOL = [
+    "prod",
+    "prod-1",
+    "prod-10",
+    "beta-1",
+    "beta-10",
+    "v1",
+    "v1.2",
+    "release-x",
+    "a-sha-1",
+    "aaa",
+    "a-a-a",
+]
 PATTERNS = ["prod*", "*-1", "v1*", "*sha*", "beta-1", "*", "p*d*", "a*a*a", "*a*-*", "**1"]
 PREFIXES = ["prod", "v", "beta", "release", "a-"]
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
 from operator import attrgetter, floordiv, methodcaller, not_, sub
+from typing import cast
 
 from boda.policy.decision import (
     Decision,
@@ -243,7 +244,12 @@ class _Evaluation:
         return tied[count - start :] + identified[end:]
 
     def _apply_graph(self, code: bytearray) -> dict[int, int]:
-        """Resolve referrers and index children, parents first: their outcome codes by position."""
+        """Resolve referrers and index children: the outcome codes of the images in the graph.
+
+        The least fixpoint, as in the reference evaluator: an image in the graph acts once all it
+        depends on allows it (its subject acts; each index listing it is expired, or allows an
+        archive), found with a worklist; an image acting wakes the images depending on it.
+        """
         n = len(self.images)
         indexes = list(compress(range(n), map(attrgetter("children"), self.images)))
         referrers = list(compress(range(n), self.subjects))
@@ -251,72 +257,76 @@ class _Evaluation:
             return {}
         position = dict(zip(self.digests, range(n), strict=True))
         parents: dict[int, list[int]] = {}
+        dependents: dict[int, list[int]] = {}
         for p in indexes:
             for child in self.images[p].children:
                 c = position.get(child)
                 if c is not None and c != p:
                     parents.setdefault(c, []).append(p)
+                    dependents.setdefault(p, []).append(c)
         for listed_by in parents.values():
-            listed_by.sort(key=self.digests.__getitem__)  # results must not depend on input order
+            listed_by.sort(key=self.digests.__getitem__)  # messages must not depend on input order
+        subject_of: dict[int, int | None] = {}
+        for r in referrers:
+            subject_of[r] = s = position.get(cast(str, self.subjects[r]))
+            if s is not None:
+                dependents.setdefault(s, []).append(r)
         nodes = set(parents) | set(referrers)
+        images = self.images
+        acting: dict[int, int] = {}
+
+        def current(q: int) -> int:
+            return acting.get(q, 0) if q in nodes else code[q]
+
+        def proposal(p: int) -> tuple[int, ActionType | None]:
+            """The code p would act with (-1: its subject's, as a referrer) and that action."""
+            if p not in subject_of:
+                return code[p], self.actions[code[p]]
+            s = subject_of[p]
+            action = None if s is None else self.actions[current(s)]
+            if action is None or (action == "transition" and images[p].status != "ACTIVE"):
+                return 0, None
+            return -1, action
+
+        def blocking(p: int, action: ActionType) -> int | None:
+            for q in parents.get(p, ()):
+                parent = self.actions[current(q)]
+                if parent == "expire" or (
+                    action == "transition" and (parent == "transition" or images[q].status != "ACTIVE")
+                ):
+                    continue
+                return q
+            return None
+
+        def referrer_outcome(p: int, action: ActionType) -> int:
+            subject = cast(str, self.subjects[p])
+            priority = self.priorities[current(cast(int, subject_of[p]))]
+            return self._outcome(action, priority, referrer_follows(subject, action, priority))
+
+        work = sorted(nodes, key=self.digests.__getitem__, reverse=True)
+        while work:
+            p = work.pop()
+            if p in acting:
+                continue
+            c, action = proposal(p)
+            if action is None or blocking(p, action) is not None:
+                continue
+            acting[p] = referrer_outcome(p, action) if c == -1 else c
+            work.extend(d for d in dependents.get(p, ()) if d in nodes and d not in acting)
+
         resolved: dict[int, int] = {}
-        visiting: set[int] = set()
-        for start in sorted(nodes, key=self.digests.__getitem__):
-            stack = [start]
-            while stack:
-                p = stack[-1]
-                if p in resolved:
-                    stack.pop()
-                    continue
-                if p not in visiting:
-                    visiting.add(p)
-                    deps = list(parents.get(p, ()))
-                    subject = self.subjects[p]
-                    if subject is not None and subject in position:
-                        deps.append(position[subject])
-                    stack.extend(d for d in deps if d in nodes and d not in resolved and d not in visiting)
-                    continue
-                resolved[p] = self._graph_outcome(p, code, parents.get(p, ()), position, nodes, resolved)
-                stack.pop()
+        for p in nodes:
+            if p in acting:
+                resolved[p] = acting[p]
+                continue
+            c, action = proposal(p)
+            if p in subject_of and subject_of[p] is None:
+                resolved[p] = self._outcome(None, None, referrer_without_subject(cast(str, self.subjects[p])))
+            elif action is None:
+                resolved[p] = 0
+            else:
+                would = referrer_outcome(p, action) if c == -1 else c
+                q = cast(int, blocking(p, action))
+                reason = kept_by_index(self.digests[q], action, self.reasons[would])
+                resolved[p] = self._outcome(None, self.priorities[would], reason)
         return resolved
-
-    def _graph_outcome(
-        self,
-        p: int,
-        code: bytearray,
-        parents: Sequence[int],
-        position: dict[str, int],
-        nodes: set[int],
-        resolved: dict[int, int],
-    ) -> int:
-        """The outcome of a referrer or index child; an unresolved dependency (a cycle) counts as kept."""
-
-        def fate(q: int) -> int:
-            return resolved.get(q, 0) if q in nodes else code[q]
-
-        image = self.images[p]
-        outcome = code[p]
-        if image.subject is not None:
-            s = position.get(image.subject)
-            if s is None:
-                return self._outcome(None, None, referrer_without_subject(image.subject))
-            subject_code = fate(s)
-            action = self.actions[subject_code]
-            if action is None or (action == "transition" and image.status != "ACTIVE"):
-                return 0
-            priority = self.priorities[subject_code]
-            outcome = self._outcome(action, priority, referrer_follows(image.subject, action, priority))
-        action = self.actions[outcome]
-        if action is None:
-            return outcome
-        for q in parents:
-            parent_action = self.actions[fate(q)]
-            if parent_action == "expire":
-                continue
-            if action == "transition" and (
-                parent_action == "transition" or self.images[q].status != "ACTIVE"
-            ):
-                continue
-            reason = kept_by_index(self.digests[q], action, self.reasons[outcome])
-            return self._outcome(None, self.priorities[outcome], reason)
-        return outcome
