@@ -50,7 +50,7 @@ def dg(name: str) -> str:
 
 
 def img(name: str, tags: list[str], days: float, **kw: Any) -> EcrImage:
-    return EcrImage(dg(name), tuple(tags), NOW - timedelta(days=days), **kw)
+    return EcrImage(digest=dg(name), tags=tuple(tags), pushed_at=NOW - timedelta(days=days), **kw)
 
 
 def rule(priority: int, action: str = "expire", **selection: Any) -> dict[str, Any]:
@@ -297,45 +297,6 @@ def test_combining_archive_and_expire_rules() -> None:
     assert acted(COMBINED, _combined_repo()) == {"old": ("transition", 1), "archived_long": ("expire", 2)}
 
 
-def test_preview_has_ecr_shape() -> None:
-    images = _combined_repo()
-    policy = parse_policy(json.dumps({"rules": COMBINED}))
-    assert preview(policy, images, NOW) == {
-        "previewResults": [
-            {
-                "imageDigest": dg("a"),
-                "imageTags": ["v1"],
-                "imagePushedAt": "2025-04-22T12:00:00Z",
-                "action": {"type": "TRANSITION", "targetStorageClass": "ARCHIVE"},
-                "appliedRulePriority": 1,
-                "storageClass": "STANDARD",
-            },
-            {
-                "imageDigest": dg("c"),
-                "imageTags": ["v0"],
-                "imagePushedAt": "2023-03-24T12:00:00Z",
-                "action": {"type": "EXPIRE"},
-                "appliedRulePriority": 2,
-                "storageClass": "ARCHIVE",
-            },
-        ],
-        "summary": {
-            "expiringImageTotalCount": 1,
-            "transitioningImageTotalCounts": [{"targetStorageClass": "ARCHIVE", "imageTotalCount": 1}],
-        },
-    }
-
-
-def test_preview_without_transitions_has_no_transition_summary() -> None:
-    images = named(u1=img("a", [], 3), u2=img("b", [], 2), u3=img("c", [], 1))
-    policy = parse_policy(
-        json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
-    )
-    result = preview(policy, images, NOW, evaluate_with(policy, images, NOW))
-    assert result["summary"] == {"expiringImageTotalCount": 2}
-    assert [r["imageDigest"] for r in result["previewResults"]] == [dg("a"), dg("b")]  # oldest first
-
-
 # --------------------------------------------------------------------------- documented semantics
 
 
@@ -394,7 +355,9 @@ def test_prefix_matches_the_start_of_a_tag_only() -> None:
 
 
 def test_since_pushed_is_strictly_older() -> None:
-    images = named(exact=img("a", [], 14), older=EcrImage(dg("b"), (), NOW - timedelta(days=14, seconds=1)))
+    images = named(
+        exact=img("a", [], 14), older=EcrImage(digest=dg("b"), pushed_at=NOW - timedelta(days=14, seconds=1))
+    )
     _names[dg("b")] = "older"
     rules = [rule(1, tagStatus="untagged", countType="sinceImagePushed", countNumber=14)]
     assert acted(rules, images) == {"older": ("expire", 1)}
@@ -403,7 +366,7 @@ def test_since_pushed_is_strictly_older() -> None:
 def test_equal_push_times_are_ordered_by_digest() -> None:
     same = NOW - timedelta(days=1)
     first, second = sorted([dg("x"), dg("y")])
-    images = [EcrImage(second, (), same), EcrImage(first, (), same)]
+    images = [EcrImage(digest=second, pushed_at=same), EcrImage(digest=first, pushed_at=same)]
     policy = parse_policy(
         json.dumps({"rules": [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]})
     )
@@ -414,7 +377,10 @@ def test_equal_push_times_untagged_counts_as_newer_than_tagged() -> None:
     """The tie rule comes before the digest: the untagged image is kept even with the higher digest."""
     low, high = sorted([dg("x"), dg("y")])
     same = NOW - timedelta(days=3)
-    images = named(tagged=EcrImage(low, ("v1",), same), untagged=EcrImage(high, (), same))
+    images = named(
+        tagged=EcrImage(digest=low, tags=("v1",), pushed_at=same),
+        untagged=EcrImage(digest=high, pushed_at=same),
+    )
     rules = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
     assert acted(rules, images) == {"tagged": ("expire", 1)}
 
@@ -432,8 +398,8 @@ def test_a_restored_image_is_ordered_by_its_restore_time() -> None:
     assert acted(keep_one, images) == {"newer": ("expire", 1), "older": ("expire", 1)}
     week = [rule(1, tagStatus="any", countType="sinceImagePushed", countNumber=7)]
     assert acted(week, images) == {"newer": ("expire", 1), "older": ("expire", 1)}
-    preview_rows = preview(parse_policy(json.dumps({"rules": keep_one})), images, NOW)["previewResults"]
-    assert {r["imagePushedAt"] for r in preview_rows} == {"2025-05-22T12:00:00Z", "2025-05-12T12:00:00Z"}
+    rows = preview(parse_policy(json.dumps({"rules": keep_one})), images, NOW).preview_results
+    assert {r.image_pushed_at for r in rows} == {NOW - timedelta(days=10), NOW - timedelta(days=20)}
 
 
 @pytest.mark.parametrize(
@@ -448,7 +414,7 @@ def test_a_restored_image_is_ordered_by_its_restore_time() -> None:
 @pytest.mark.parametrize("count", [999_999_999, 1_000_000_000, 10**30])
 def test_a_count_beyond_any_age_selects_nothing(selection: dict[str, Any], count: int) -> None:
     """A cutoff before the year 1 (or more images than any repository holds): nothing is that old."""
-    ancient = EcrImage(dg("ancient"), ("v1",), datetime(1, 1, 2, tzinfo=UTC))
+    ancient = EcrImage(digest=dg("ancient"), tags=("v1",), pushed_at=datetime(1, 1, 2, tzinfo=UTC))
     images = named(ancient=ancient, new=img("n", [], 0))
     assert acted([rule(1, **selection, countNumber=count)], images) == {}
 
@@ -457,8 +423,10 @@ def test_a_count_beyond_any_age_selects_nothing(selection: dict[str, Any], count
 def test_a_count_beyond_any_age_selects_nothing_for_pull_and_archive_times(count_type: str) -> None:
     old = datetime(1, 1, 2, tzinfo=UTC)
     images = named(
-        pulled=EcrImage(dg("p"), ("v1",), old, old),
-        archived=EcrImage(dg("a"), ("v2",), old, status="ARCHIVED", last_archived_at=old),
+        pulled=EcrImage(digest=dg("p"), tags=("v1",), pushed_at=old, last_pulled_at=old),
+        archived=EcrImage(
+            digest=dg("a"), tags=("v2",), pushed_at=old, status="ARCHIVED", last_archived_at=old
+        ),
     )
     selection: dict[str, Any] = {"tagStatus": "any", "countType": count_type, "countNumber": 10**12}
     action = "transition"
@@ -541,8 +509,8 @@ def test_child_may_be_archived_when_its_index_is_archived() -> None:
 
 def test_index_cycle_keeps_both() -> None:
     a_digest, b_digest = dg("a"), dg("b")
-    a = EcrImage(a_digest, (), NOW - timedelta(days=9), children=(b_digest,))
-    b = EcrImage(b_digest, (), NOW - timedelta(days=9), children=(a_digest,))
+    a = EcrImage(digest=a_digest, pushed_at=NOW - timedelta(days=9), children=(b_digest,))
+    b = EcrImage(digest=b_digest, pushed_at=NOW - timedelta(days=9), children=(a_digest,))
     decisions = run([UNTAGGED_AFTER_1_DAY], [a, b])
     assert {d.action for d in decisions.values()} == {None}
 
@@ -555,9 +523,9 @@ def test_an_index_in_archive_does_not_hold_back_an_archive_through_a_cycle() -> 
     images as in the case found: a depth-first walk from `sub` met `sig` before `sub` was decided.)"""
     sub, sig, restoring = (f"sha256:{i:064x}" for i in range(3))
     images = [
-        EcrImage(sub, (), NOW - timedelta(days=2)),
-        EcrImage(sig, (), NOW, subject=sub, children=(restoring,)),
-        EcrImage(restoring, (), NOW, status="ACTIVATING", subject=sub, children=(sub,)),
+        EcrImage(digest=sub, pushed_at=NOW - timedelta(days=2)),
+        EcrImage(digest=sig, pushed_at=NOW, subject=sub, children=(restoring,)),
+        EcrImage(digest=restoring, pushed_at=NOW, status="ACTIVATING", subject=sub, children=(sub,)),
     ]
     rules = [rule(1, "transition", tagStatus="untagged", countType="sinceImagePushed", countNumber=1)]
     decisions = run(rules, images)
@@ -633,7 +601,7 @@ def _timing_check(n: int = 1_000_000) -> None:
         pushed = NOW - timedelta(seconds=rnd.randrange(365 * 86400))
         r = rnd.random()
         tags = () if r < 0.3 else (f"{i:08x}", f"prod-{i}") if r < 0.35 else (f"{i:08x}", f"pr-{i % 5000}")
-        images.append(EcrImage(f"sha256:{rnd.getrandbits(256):064x}", tags, pushed))
+        images.append(EcrImage(digest=f"sha256:{rnd.getrandbits(256):064x}", tags=tags, pushed_at=pushed))
     policy = parse_policy(json.dumps({"rules": TIMING_POLICY}))
     for _ in range(3):
         start, cpu = time.perf_counter(), time.process_time()

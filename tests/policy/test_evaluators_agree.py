@@ -66,7 +66,17 @@ def images(draw: st.DrawFn, graph: bool, days: list[int] | None = None) -> list[
             if draw(st.integers(0, 3)) == 0:
                 subject = draw(st.sampled_from(others))
         out.append(
-            EcrImage(digest, tags, pushed, pulled, status, archived, activated, None, children, subject)  # type: ignore[arg-type]
+            EcrImage(
+                digest=digest,
+                tags=tags,
+                pushed_at=pushed,
+                last_pulled_at=pulled,
+                status=status,  # type: ignore[arg-type]
+                last_archived_at=archived,
+                last_activated_at=activated,
+                children=children,
+                subject=subject,
+            )
         )
     return draw(st.permutations(out))
 

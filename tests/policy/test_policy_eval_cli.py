@@ -89,3 +89,63 @@ def test_a_restored_image_counts_from_its_restore_time(files: tuple[Path, Path],
     run = boda(*eval_args(files, "--now", "2025-01-01"))
     assert run.code == 0, run.err
     assert [r["imageDigest"] for r in run.json["previewResults"]] == [DIGEST]
+
+
+def test_json_is_compact_when_piped_and_indented_on_request(files: tuple[Path, Path], boda: Any) -> None:
+    older = {"imageDigest": "sha256:" + "b" * 64, "imageTags": ["old"], "imagePushedAt": 1600000000}
+    files[1].write_text(json.dumps({"imageDetails": [*IMAGES["imageDetails"], older]}))
+    compact = boda(*eval_args(files, "--now", "2025-01-01"))
+    assert compact.code == 0 and compact.out.count("\n") == 1
+    pretty = boda(*eval_args(files, "--now", "2025-01-01", "--pretty"))
+    assert pretty.code == 0 and pretty.out.count("\n") > 10 and '\n  "previewResults": [' in pretty.out
+    assert (
+        compact.json
+        == pretty.json
+        == {
+            "previewResults": [
+                {
+                    "imageDigest": "sha256:" + "b" * 64,
+                    "imageTags": ["old"],
+                    "imagePushedAt": "2020-09-13T12:26:40Z",
+                    "action": {"type": "EXPIRE"},
+                    "appliedRulePriority": 1,
+                    "storageClass": "STANDARD",
+                }
+            ],
+            "summary": {"expiringImageTotalCount": 1},
+            "violations": [],
+        }
+    )
+    # --pretty alone asks for JSON too
+    assert boda("policy", "eval", "--policy", str(files[0]), "--images", str(files[1]), "--pretty").json
+
+
+def test_json_streams_many_rows_in_pieces(
+    files: tuple[Path, Path], boda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("boda.cli.policy._ROWS_PER_WRITE", 3)
+    details = [{"imageDigest": f"sha256:{i:064x}", "imagePushedAt": 1600000000 + i} for i in range(11)]
+    files[1].write_text(json.dumps({"imageDetails": details}))
+    run = boda(*eval_args(files, "--now", "2025-01-01"))
+    assert run.code == 0, run.err
+    assert [r["imageDigest"] for r in run.json["previewResults"]] == [d["imageDigest"] for d in details[:10]]
+    assert run.json["summary"] == {"expiringImageTotalCount": 10}
+
+
+def test_text_output(files: tuple[Path, Path], boda: Any, tmp_path: Path) -> None:
+    older = {"imageDigest": "sha256:" + "b" * 64, "imageTags": ["old"], "imagePushedAt": 1600000000}
+    files[1].write_text(json.dumps({"imageDetails": [*IMAGES["imageDetails"], older]}))
+    in_use = tmp_path / "in-use.txt"
+    in_use.write_text(older["imageDigest"] + "\n")
+    run = boda(
+        "policy", "eval", "--policy", str(files[0]), "--images", str(files[1]), "--in-use", str(in_use)
+    )
+    assert run.code == 3
+    assert run.out.splitlines()[2].split() == [
+        "1",
+        "EXPIRE",
+        "sha256:bbbbbbbbbbbb",
+        "old",
+        "2020-09-13T12:26",
+    ]
+    assert "1 images would expire" in run.out and "VIOLATION: in-use sha256:bbbb" in run.out

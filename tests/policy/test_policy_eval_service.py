@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from boda.errors import PolicyError, ReferenceError_, UsageError
@@ -43,7 +44,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 def test_preview_and_violations(files: tuple[Path, Path], tmp_path: Path) -> None:
     in_use = tmp_path / "in-use.txt"
     in_use.write_text(f"# what runs in production\n\n{OLD}  # prd\n{NEW}\n")
-    result = evaluate_offline(*files, NOW, in_use)
+    result = json.loads(msgspec.json.encode(evaluate_offline(*files, NOW, in_use)))
     assert result["previewResults"] == [
         {
             "imageDigest": OLD,
@@ -69,7 +70,7 @@ def test_preview_and_violations(files: tuple[Path, Path], tmp_path: Path) -> Non
 
 
 def test_no_in_use_file_means_no_violations(files: tuple[Path, Path]) -> None:
-    assert evaluate_offline(*files, None, None)["violations"] == []
+    assert evaluate_offline(*files, None, None).violations == []
 
 
 def test_transitions_are_not_violations(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_transitions_are_not_violations(tmp_path: Path) -> None:
     policy.write_text(json.dumps({"rules": [rule]}))
     images.write_text(json.dumps(IMAGES))
     in_use.write_text(OLD + "\n")
-    result = evaluate_offline(policy, images, NOW, in_use)
+    result = json.loads(msgspec.json.encode(evaluate_offline(policy, images, NOW, in_use)))
     assert result["summary"]["transitioningImageTotalCounts"] == [
         {"targetStorageClass": "ARCHIVE", "imageTotalCount": 3}
     ]

@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
-from operator import attrgetter, floordiv, methodcaller, not_, sub
-from typing import cast
+from operator import attrgetter, floordiv, not_, sub
+from typing import NamedTuple, cast
 
 from boda.policy.decision import (
     Decision,
@@ -34,11 +34,28 @@ _MICROSECOND = timedelta(microseconds=1)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
+class Outcomes(NamedTuple):
+    """An evaluation as columns: the input positions (ascending) of the images with a decision, and
+    each one's action (None: kept by the image graph), acting rule priority and reason."""
+
+    positions: list[int]
+    actions: list[ActionType | None]
+    priorities: list[int | None]
+    reasons: list[str]
+
+
 def evaluate(policy: LifecyclePolicy, images: Sequence[EcrImage], now: datetime) -> list[Decision]:
     """Apply `policy` to `images` at time `now` (aware). Decisions come in input order.
 
     The same answer as `boda.policy.reference.evaluate`; see there for the rules.
     """
+    outcomes = evaluate_columns(policy, images, now)
+    digests = map(attrgetter("digest"), map(images.__getitem__, outcomes.positions))
+    return list(map(Decision, digests, outcomes.actions, outcomes.priorities, outcomes.reasons))
+
+
+def evaluate_columns(policy: LifecyclePolicy, images: Sequence[EcrImage], now: datetime) -> Outcomes:
+    """`evaluate` without building a Decision per image (what the preview of a million images wants)."""
     if now.tzinfo is None:
         raise ValueError("evaluate: now must be timezone-aware")
     return _Evaluation(policy, images, now).run()
@@ -87,6 +104,29 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     return matches
 
 
+def _needle(pattern: str, prefix: bool) -> tuple[str | None, Callable[[str], bool] | None]:
+    """What to look for in an image's newline-framed tags, and the per-tag test still needed after.
+
+    The needle None means "any tag"; the test None means the needle alone decides.
+    """
+    if prefix:
+        return "\n" + pattern, None
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return f"\n{pattern}\n", None
+    if set(parts) == {""}:
+        return None, None
+    if len(parts) == 2:
+        head, tail = parts
+        if not tail:
+            return "\n" + head, None
+        if not head:
+            return tail + "\n", None
+    if len(parts) == 3 and not parts[0] and not parts[2]:
+        return parts[1], None
+    return max(parts, key=len), glob_matcher(pattern)
+
+
 class _Evaluation:
     """One evaluation. Images are addressed by input position; `order` lists them youngest first."""
 
@@ -104,7 +144,7 @@ class _Evaluation:
         self.order = sorted(range(len(images)), key=self.age.__getitem__, reverse=True)
         self.tags: list[tuple[str, ...]] = list(map(attrgetter("tags"), images))
         self.subjects: list[str | None] = list(map(attrgetter("subject"), images))
-        self._joined: list[str] | None = None
+        self._lines: list[str] | None = None
         self._pools: dict[tuple[str, str], list[int]] = {}
         self._tag_masks: dict[tuple[str, bool], bytearray] = {}
         # Outcomes (action, priority, reason) by code; code 0 is "no decision".
@@ -112,7 +152,7 @@ class _Evaluation:
         self.priorities: list[int | None] = [None]
         self.reasons: list[str] = [""]
 
-    def run(self) -> list[Decision]:
+    def run(self) -> Outcomes:
         n = len(self.images)
         free = bytearray(b"\x01") * n  # 0 once a rule has identified the image (shielded)
         code = bytearray(n)  # the acting rule's outcome (1..50, see _outcome); 0 = no decision
@@ -133,14 +173,11 @@ class _Evaluation:
         for p, c in overrides.items():
             if c:
                 codes[bisect_left(positions, p)] = c
-        return list(
-            map(
-                Decision,
-                map(self.digests.__getitem__, positions),
-                map(self.actions.__getitem__, codes),
-                map(self.priorities.__getitem__, codes),
-                map(self.reasons.__getitem__, codes),
-            )
+        return Outcomes(
+            positions,
+            list(map(self.actions.__getitem__, codes)),
+            list(map(self.priorities.__getitem__, codes)),
+            list(map(self.reasons.__getitem__, codes)),
         )
 
     def _outcome(self, action: ActionType | None, priority: int | None, reason: str) -> int:
@@ -177,24 +214,25 @@ class _Evaluation:
     def _tag_mask(self, pattern: str, prefix: bool) -> bytearray:
         """1 for every image with a tag matching `pattern` (a prefix, or a whole-tag `*` glob).
 
-        A substring test on the pattern's longest literal part (C speed, over the image's tags joined
-        by newlines) picks the few images whose tags are worth testing one by one.
+        Each image's tags are joined into one string, `\\n` before and after each tag (tags hold no
+        newline). Most patterns are then one substring test per image, at C speed: a prefix `p` (or
+        the glob `p*`) is `\\np`, a suffix glob `*s` is `s\\n`, `*m*` is `m`, an exact tag `t` is
+        `\\nt\\n`. Other globs test their longest literal part that way, then the tags one by one.
         """
         key = (pattern, prefix)
         if key not in self._tag_masks:
-            if self._joined is None:
-                self._joined = list(map("\n".join, self.tags))
-            joined = self._joined
-            literal = pattern if prefix else max(pattern.split("*"), key=len)
-            # An untagged image joins to "", which a pattern of only `*` would match: skip those.
-            hits = map(str.__contains__, joined, repeat(literal)) if literal else joined
-            maybe = compress(range(len(joined)), hits)
-            test = methodcaller("startswith", pattern) if prefix else glob_matcher(pattern)
-            tags = self.tags
-            mask = bytearray(len(joined))
-            for p in maybe:
-                if any(map(test, tags[p])):
-                    mask[p] = 1
+            if self._lines is None:
+                self._lines = list(map("\n{}\n".format, map("\n".join, self.tags)))
+            lines = self._lines
+            needle, test = _needle(pattern, prefix)
+            if needle is None:  # only `*`: any tag at all
+                mask = bytearray(map(bool, self.tags))
+            else:
+                mask = bytearray(map(str.__contains__, lines, repeat(needle)))
+            if test is not None:
+                tags = self.tags
+                for p in compress(range(len(mask)), mask):
+                    mask[p] = any(map(test, tags[p]))
             self._tag_masks[key] = mask
         return self._tag_masks[key]
 

@@ -1,20 +1,21 @@
 """`boda policy eval`: an ECR lifecycle policy applied offline to `aws ecr describe-images` output.
 
 Returns data only: ECR's lifecycle policy preview, plus `violations` (in-use images the policy
-would expire). The CLI prints it and exits 3 when there are violations.
+would expire), as structs that encode to JSON with ECR's names. The CLI prints it and exits 3 when
+there are violations.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from boda.errors import PolicyError, ReferenceError_, UsageError
-from boda.policy.columnar import evaluate
 from boda.policy.describe_images import parse_images
 from boda.policy.document import parse_policy
-from boda.policy.preview import preview
+from boda.policy.preview import PreviewAction, PreviewResult, PreviewSummary, preview
 from boda.types import Digest
 
 # The times an evaluation may be made at: none before the Unix epoch (no image was pushed then), and
@@ -41,9 +42,26 @@ def _out_of_range(text: str) -> str:
     return f"time {text!r} is out of range: from {EARLIEST_NOW:%Y-%m-%d} to before {LATEST_NOW:%Y-%m-%d}"
 
 
+class Violation(msgspec.Struct, frozen=True, rename="camel"):
+    """An image in use that the policy would expire."""
+
+    image_digest: str
+    image_tags: tuple[str, ...]
+    applied_rule_priority: int
+    action: PreviewAction
+
+
+class PolicyEvaluation(msgspec.Struct, frozen=True, rename="camel"):
+    """ECR's lifecycle policy preview (previewResults, summary) plus `violations`."""
+
+    preview_results: list[PreviewResult]
+    summary: PreviewSummary
+    violations: list[Violation]
+
+
 def evaluate_offline(
     policy_path: Path, images_path: Path, now: datetime | None, in_use_path: Path | None
-) -> dict[str, Any]:
+) -> PolicyEvaluation:
     """Evaluate the policy file on the images file at `now` (default: the current time)."""
     try:
         text = _read(policy_path, "policy").decode("utf-8-sig")
@@ -58,19 +76,13 @@ def evaluate_offline(
     except PolicyError as exc:
         raise PolicyError(f"{images_path}: {exc.message}") from exc
     in_use = _read_in_use(in_use_path) if in_use_path is not None else frozenset()
-    when = now if now is not None else datetime.now(UTC)
-    result = preview(policy, images, when, evaluate(policy, images, when))
-    result["violations"] = [
-        {
-            "imageDigest": r["imageDigest"],
-            "imageTags": r["imageTags"],
-            "appliedRulePriority": r["appliedRulePriority"],
-            "action": r["action"],
-        }
-        for r in result["previewResults"]
-        if r["action"]["type"] == "EXPIRE" and r["imageDigest"] in in_use
+    result = preview(policy, images, now if now is not None else datetime.now(UTC))
+    violations = [
+        Violation(r.image_digest, r.image_tags, r.applied_rule_priority, r.action)
+        for r in (result.preview_results if in_use else ())
+        if r.action.type == "EXPIRE" and r.image_digest in in_use
     ]
-    return result
+    return PolicyEvaluation(result.preview_results, result.summary, violations)
 
 
 def _read(path: Path, what: str) -> bytes:
