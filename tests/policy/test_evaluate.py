@@ -373,6 +373,23 @@ def test_equal_push_times_are_ordered_by_digest() -> None:
     assert [d.digest for d in evaluate_with(policy, images, NOW)] == [second]
 
 
+@pytest.mark.parametrize("year", [2025, 1800, 9000])
+def test_push_times_a_microsecond_apart_are_not_equal(year: int) -> None:
+    """Float timestamps cannot tell microseconds apart far from 1970: counts stay exact there too."""
+    older = datetime(year, 1, 1, tzinfo=UTC)
+    low, high = sorted([dg("x"), dg("y")])
+    images = named(
+        older=EcrImage(digest=low, pushed_at=older),
+        newer=EcrImage(digest=high, pushed_at=older + timedelta(microseconds=1)),
+    )
+    rules = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
+    assert acted(rules, images) == {"older": ("expire", 1)}
+    since = [rule(1, tagStatus="any", countType="sinceImagePushed", countNumber=1)]
+    later = older + timedelta(days=1, microseconds=1)
+    policy = parse_policy(json.dumps({"rules": since}))
+    assert [d.digest for d in evaluate_with(policy, images, later)] == [low]
+
+
 def test_equal_push_times_untagged_counts_as_newer_than_tagged() -> None:
     """The tie rule comes before the digest: the untagged image is kept even with the higher digest."""
     low, high = sorted([dg("x"), dg("y")])

@@ -61,9 +61,17 @@ def evaluate_columns(policy: LifecyclePolicy, images: Sequence[EcrImage], now: d
     return _Evaluation(policy, images, now).run()
 
 
-def _microseconds(times: Sequence[datetime]) -> array[int]:
-    """Aware datetimes as exact integer microseconds since the epoch (floats would round ties away)."""
-    return array("q", map(floordiv, map(sub, times, repeat(_EPOCH)), repeat(_MICROSECOND)))
+# Within 2**32 seconds of the epoch (1833 to 2106) a float timestamp is finer than a microsecond,
+# so distinct times stay distinct and in order; outside it, times are counted in exact microseconds.
+_FLOAT_EXACT_S = 2.0**32
+
+
+def _time_column(times: Sequence[datetime]) -> tuple[array[float] | array[int], bool]:
+    """Aware datetimes as numbers that compare exactly as they do, and whether those are floats."""
+    seconds = array("d", map(datetime.timestamp, times))
+    if not seconds or (min(seconds) > -_FLOAT_EXACT_S and max(seconds) < _FLOAT_EXACT_S):
+        return seconds, True
+    return array("q", map(floordiv, map(sub, times, repeat(_EPOCH)), repeat(_MICROSECOND))), False
 
 
 def _pull_reference(image: EcrImage) -> datetime:
@@ -138,7 +146,7 @@ class _Evaluation:
         activated = list(map(attrgetter("last_activated_at"), images))
         for p in compress(range(len(images)), activated):
             ages[p] = activated[p]  # a restored image is ordered and aged by its restore time
-        self.age = _microseconds(ages)
+        self.age, self._age_in_seconds = _time_column(ages)
         self.digests: list[str] = list(map(attrgetter("digest"), images))
         # Stable: equal times stay in input order; _beyond_newest applies the tie rule where it matters.
         self.order = sorted(range(len(images)), key=self.age.__getitem__, reverse=True)
@@ -257,11 +265,11 @@ class _Evaluation:
         if rule.count_type == "sinceImagePushed":
             # `identified` is youngest first: the images aged past the cutoff are a suffix.
             age = self.age
-            limit = -((cutoff - _EPOCH) // _MICROSECOND)
+            limit = -(cutoff.timestamp() if self._age_in_seconds else (cutoff - _EPOCH) // _MICROSECOND)
             return identified[bisect_right(identified, limit, key=lambda i: -age[i]) :]
         reference = _pull_reference if rule.count_type == "sinceImagePulled" else _archive_reference
-        older = bytearray(map(cutoff.__gt__, map(reference, self.images)))
-        return list(compress(identified, map(older.__getitem__, identified)))
+        older = map(cutoff.__gt__, map(reference, map(self.images.__getitem__, identified)))
+        return list(compress(identified, older))
 
     def _beyond_newest(self, identified: list[int], count: int) -> list[int]:
         """`identified` minus its newest `count`; equal times across the cut: untagged, then lower
