@@ -2,9 +2,12 @@
 
     python bench/policy_inproc.py IMAGES.json POLICY.json NOW REPEATS
 
-Prints JSON: per-phase lists of seconds (read, orjson.loads, json.loads, parse_images, evaluate,
-preview, json.dumps of the result) and this process's peak RSS. Each phase runs REPEATS times
-(stdlib json.loads once: it is the floor the issue names, not boda's path).
+Prints JSON: per-phase lists of seconds and this process's peak RSS. boda's phases run REPEATS times:
+read, parse_images (msgspec, typed, checked), evaluate (columnar), preview (evaluation and result
+rows), encode (compact JSON, msgspec) and pretty (indenting it). The ways to compare them with run
+once: stdlib json.loads and orjson.loads of the same bytes (untyped dicts, nothing checked), the
+reference evaluator (up to 100k images) and json.dumps(indent=2) of the preview as plain dicts (the
+way boda rendered it before, up to 300k images).
 """
 
 from __future__ import annotations
@@ -23,45 +26,53 @@ def main() -> int:
     images_path, policy_path, now_text, repeats_text = sys.argv[1:5]
     repeats = int(repeats_text)
 
-    from boda.policy import evaluate, parse_images, parse_policy
-    from boda.policy.ecr import preview
+    import msgspec
+
+    from boda.policy import evaluate_reference, parse_images, parse_policy
+    from boda.policy.columnar import evaluate_columns
+    from boda.policy.preview import preview
     from boda.services.policy_eval import parse_now
 
     now = parse_now(now_text)
     policy = parse_policy(Path(policy_path).read_text())
-    out: dict[str, Any] = {k: [] for k in ("read", "orjson", "parse", "evaluate", "preview", "dumps")}
+    out: dict[str, Any] = {k: [] for k in ("read", "parse", "evaluate", "preview", "encode", "pretty")}
 
     def timed(key: str, fn: Any) -> Any:
         gc.collect()
         started = time.perf_counter()
         result = fn()
-        out[key].append(time.perf_counter() - started)
+        out.setdefault(key, []).append(time.perf_counter() - started)
         return result
 
     data = b""
     images: list[Any] = []
-    decisions: list[Any] = []
-    result: dict[str, Any] = {}
+    result: Any = None
+    encoded = b""
     for _ in range(repeats):
         data = timed("read", Path(images_path).read_bytes)
-        try:
-            import orjson
-
-            timed("orjson", partial(orjson.loads, data))
-        except ImportError:
-            pass
         images = []
         images = timed("parse", partial(parse_images, data))
-        decisions = timed("evaluate", partial(evaluate, policy, images, now))
-        result = timed("preview", partial(preview, policy, images, now, decisions))
-        timed("dumps", partial(json.dumps, result, indent=2))
-    gc.collect()
-    started = time.perf_counter()
-    json.loads(data)
-    out["stdlib_json"] = [time.perf_counter() - started]
+        timed("evaluate", partial(evaluate_columns, policy, images, now))
+        result = None
+        result = timed("preview", partial(preview, policy, images, now))
+        encoded = timed("encode", partial(msgspec.json.encode, result))
+        timed("pretty", partial(msgspec.json.format, encoded, indent=2))
+    try:
+        import orjson
+
+        timed("orjson", partial(orjson.loads, data))
+    except ImportError:
+        pass
+    timed("stdlib_json", partial(json.loads, data))
+    if len(images) <= 100_000:
+        timed("reference", partial(evaluate_reference, policy, images, now))
+    if len(images) <= 300_000:
+        plain = msgspec.to_builtins(result)
+        timed("dumps", partial(json.dumps, plain, indent=2))
+        del plain
     out["images"] = len(images)
-    out["decisions"] = len(decisions)
-    out["expiring"] = result.get("summary", {}).get("expiringImageTotalCount")
+    out["expiring"] = result.summary.expiring_image_total_count
+    out["output_bytes"] = len(encoded)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
     return 0

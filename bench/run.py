@@ -124,7 +124,7 @@ def main() -> int:
         for reg in regs:
             reg.stop()
         regs.clear()
-        sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+        sizes = [10_000, 100_000, 300_000] if quick else [10_000, 100_000, 300_000, 1_000_000]
         section("4", "policy evaluation scaling", lambda: section_policy(sizes, runs, 2 if quick else 3))
         section(
             "5",

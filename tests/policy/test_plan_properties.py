@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boda.policy.ecr import evaluate, parse_policy
-from boda.policy.images import EcrImage
+from boda.policy import EcrImage, evaluate, parse_policy
 from boda.policy.plan import EXPIRE, KEEP, Facts, plan_repository
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -35,17 +35,17 @@ def scenarios(draw: st.DrawFn) -> tuple[list[EcrImage], Facts, str]:
             )
         )
         pushed = NOW - timedelta(days=draw(st.integers(min_value=0, max_value=60)), minutes=n)
-        images.append(EcrImage(digest(n), tags, pushed))
+        images.append(EcrImage(digest=digest(n), tags=tags, pushed_at=pushed))
         taken.add(n)
     # Some images become indexes over later images, some become referrers of earlier ones.
     for n in range(count):
         kind = draw(st.sampled_from(["plain", "plain", "index", "referrer"]))
         if kind == "index" and n + 1 < count:
             kids = draw(st.lists(st.integers(min_value=n + 1, max_value=count - 1), max_size=3, unique=True))
-            images[n] = images[n]._replace(children=tuple(digest(k) for k in kids))
+            images[n] = msgspec.structs.replace(images[n], children=tuple(digest(k) for k in kids))
         elif kind == "referrer" and n > 0:
-            images[n] = images[n]._replace(
-                subject=digest(draw(st.integers(min_value=0, max_value=n - 1))), tags=()
+            images[n] = msgspec.structs.replace(
+                images[n], subject=digest(draw(st.integers(min_value=0, max_value=n - 1))), tags=()
             )
     # A promotion history per environment; current and rollback targets derive from it.
     current: dict[str, str] = {}

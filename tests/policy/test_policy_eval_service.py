@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from boda.errors import PolicyError, ReferenceError_, UsageError
@@ -43,7 +44,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 def test_preview_and_violations(files: tuple[Path, Path], tmp_path: Path) -> None:
     in_use = tmp_path / "in-use.txt"
     in_use.write_text(f"# what runs in production\n\n{OLD}  # prd\n{NEW}\n")
-    result = evaluate_offline(*files, NOW, in_use)
+    result = json.loads(msgspec.json.encode(evaluate_offline(*files, NOW, in_use)))
     assert result["previewResults"] == [
         {
             "imageDigest": OLD,
@@ -69,7 +70,7 @@ def test_preview_and_violations(files: tuple[Path, Path], tmp_path: Path) -> Non
 
 
 def test_no_in_use_file_means_no_violations(files: tuple[Path, Path]) -> None:
-    assert evaluate_offline(*files, None, None)["violations"] == []
+    assert evaluate_offline(*files, None, None).violations == []
 
 
 def test_transitions_are_not_violations(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_transitions_are_not_violations(tmp_path: Path) -> None:
     policy.write_text(json.dumps({"rules": [rule]}))
     images.write_text(json.dumps(IMAGES))
     in_use.write_text(OLD + "\n")
-    result = evaluate_offline(policy, images, NOW, in_use)
+    result = json.loads(msgspec.json.encode(evaluate_offline(policy, images, NOW, in_use)))
     assert result["summary"]["transitioningImageTotalCounts"] == [
         {"targetStorageClass": "ARCHIVE", "imageTotalCount": 3}
     ]
@@ -155,3 +156,15 @@ def test_parse_now(text: str, expected: datetime) -> None:
 def test_parse_now_rejects_garbage(text: str) -> None:
     with pytest.raises(UsageError, match="expected ISO 8601"):
         parse_now(text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00"])
+def test_parse_now_refuses_times_out_of_range(text: str) -> None:
+    with pytest.raises(UsageError, match="out of range: from 1970-01-01 to before 9999-01-01") as info:
+        parse_now(text)
+    assert info.value.exit_code == 2
+
+
+def test_parse_now_range_edges() -> None:
+    assert parse_now("1970-01-01T00:00:00Z") == datetime(1970, 1, 1, tzinfo=UTC)
+    assert parse_now("9998-12-31T23:59:59.999999Z") == datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)

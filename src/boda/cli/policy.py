@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,28 +12,56 @@ from boda.cli.render import emit, short, table
 from boda.cli.root import json_option, open_context, skip_runtime_option
 from boda.errors import EXIT_REFUSED
 
+if TYPE_CHECKING:
+    from boda.services.policy_eval import PolicyEvaluation
+
 
 @click.group()
 def policy() -> None:
     """Evaluate ECR lifecycle policies before AWS runs them."""
 
 
-def _preview_text(data: dict[str, Any]) -> str:
+def _preview_text(data: PolicyEvaluation) -> str:
     rows = [
         [
-            r["appliedRulePriority"],
-            r["action"]["type"],
-            short(r["imageDigest"]),
-            ",".join(r["imageTags"]) or "-",
-            r["imagePushedAt"][:16],
+            r.applied_rule_priority,
+            r.action.type,
+            short(r.image_digest),
+            ",".join(r.image_tags) or "-",
+            r.image_pushed_at.strftime("%Y-%m-%dT%H:%M"),
         ]
-        for r in data["previewResults"]
+        for r in data.preview_results
     ]
     text = table(["RULE", "ACTION", "DIGEST", "TAGS", "PUSHED"], rows)
-    text += f"\n{data['summary']['expiringImageTotalCount']} images would expire"
-    for v in data.get("violations", []):
-        text += f"\nVIOLATION: in-use {v['imageDigest']} would be expired by rule {v['appliedRulePriority']}"
+    text += f"\n{data.summary.expiring_image_total_count} images would expire"
+    for v in data.violations:
+        text += f"\nVIOLATION: in-use {v.image_digest} would be expired by rule {v.applied_rule_priority}"
     return text
+
+
+# Rows encoded per piece of output: the whole document is never one buffer in memory.
+_ROWS_PER_WRITE = 50_000
+
+
+def _write_json(data: PolicyEvaluation, pretty: bool) -> None:
+    """The evaluation as JSON on stdout: indented when asked, compact and streamed otherwise."""
+    import msgspec
+
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    encoder = msgspec.json.Encoder()
+    if pretty:
+        out.write(msgspec.json.format(encoder.encode(data), indent=2) + b"\n")
+        return
+    rows = data.preview_results
+    out.write(b'{"previewResults":[')
+    for start in range(0, len(rows), _ROWS_PER_WRITE):
+        if start:
+            out.write(b",")
+        out.write(encoder.encode(rows[start : start + _ROWS_PER_WRITE])[1:-1])
+    out.write(b'],"summary":' + encoder.encode(data.summary))
+    out.write(b',"violations":' + encoder.encode(data.violations) + b"}\n")
+    out.flush()
 
 
 @policy.command("eval")
@@ -58,15 +87,28 @@ def _preview_text(data: dict[str, Any]) -> str:
     help="Digests in use, one per line: any that would expire is a violation (exit 3).",
 )
 @json_option
+@click.option(
+    "--pretty/--compact",
+    default=None,
+    help="Indented JSON (the default on a terminal) or compact JSON (the default otherwise).",
+)
 def policy_eval(
-    policy_path: Path, images_path: Path, now: str | None, in_use: Path | None, as_json: bool
+    policy_path: Path,
+    images_path: Path,
+    now: str | None,
+    in_use: Path | None,
+    as_json: bool,
+    pretty: bool | None,
 ) -> None:
     """Evaluate a policy offline on describe-images output, answering like ECR's preview."""
     from boda.services.policy_eval import evaluate_offline, parse_now
 
     data = evaluate_offline(policy_path, images_path, parse_now(now) if now else None, in_use)
-    emit(data, as_json, _preview_text)
-    if data.get("violations"):
+    if as_json or pretty is not None:
+        _write_json(data, sys.stdout.isatty() if pretty is None else pretty)
+    else:
+        click.echo(_preview_text(data))
+    if data.violations:
         raise SystemExit(EXIT_REFUSED)
 
 

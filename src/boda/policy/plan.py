@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from boda.policy.ecr import Decision, iso_utc
-from boda.policy.images import EcrImage
+from boda.policy.decision import Decision
+from boda.policy.image import EcrImage
+from boda.policy.preview import iso_utc
 
 KEEP, EXPIRE = "keep", "expire"
 

@@ -68,7 +68,7 @@ def check_app(app: str) -> str:
 def repository_settings(config: Config) -> RepositorySettings:
     """The `[ecr]` settings as the ECR backend takes them, the lifecycle policy read and validated."""
     # Imported here: boto3 costs ~150 ms and the policy engine ~10 ms of every command's start-up.
-    from boda.policy.ecr import parse_policy
+    from boda.policy.document import parse_policy
     from boda.registry.ecr import RepositorySettings
 
     text = None

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import PolicyError, UsageError
-from boda.policy.ecr import parse_policy
+from boda.policy.document import parse_policy
 from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context, check_app
 

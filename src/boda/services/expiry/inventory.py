@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from boda.errors import NotFound
-from boda.policy.images import EcrImage
+from boda.policy.image import EcrImage
 from boda.registry.base import ImageLister, ImageRecord
 from boda.services.context import Context
 from boda.types import INDEX_TYPES, Digest

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import NotFound
-from boda.policy.ecr import evaluate
+from boda.policy.columnar import evaluate
 from boda.policy.plan import EXPIRE, PlanEntry, plan_repository
 from boda.services.context import Context, check_app
 from boda.services.expiry.inventory import read_inventory, repositories

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import UsageError
-from boda.policy.ecr import evaluate, parse_policy
+from boda.policy.columnar import evaluate
+from boda.policy.document import parse_policy
 from boda.policy.plan import EXPIRE, plan_repository
 from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from boda.errors import PolicyError, UsageError
-from boda.policy.ecr import LifecyclePolicy, parse_policy
+from boda.policy.document import LifecyclePolicy, parse_policy
 from boda.services.context import Context
 
 

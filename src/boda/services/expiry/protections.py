@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from boda.policy.images import EcrImage
+from boda.policy.image import EcrImage
 from boda.policy.plan import Facts, Protection
 from boda.services.context import Context
 from boda.services.runtime_scan import RuntimeScan

@@ -1,4 +1,4 @@
-"""Lifecycle policy validation (AWS's documented rules) and describe-images parsing."""
+"""Lifecycle policy documents: parsing and validation by AWS's documented rules."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from boda.errors import PolicyError
-from boda.policy import parse_images, parse_policy
-from boda.policy.ecr import MAX_POLICY_CHARS
-
-DIGEST = "sha256:" + "a" * 64
+from boda.policy import parse_policy
+from boda.policy.document import MAX_POLICY_CHARS
 
 
 def rule(priority: Any = 1, *, action: dict[str, Any] | None = None, **selection: Any) -> dict[str, Any]:
@@ -293,104 +291,16 @@ def test_tag_sets_may_overlap_when_not_identical_but_a_shadowed_rule_gets_a_note
     )
 
 
-# --------------------------------------------------------------------------- describe-images
+@pytest.mark.parametrize("depth", [1_000, 15_000])
+def test_deeply_nested_json_is_one_line_of_error(depth: int) -> None:
+    for text in ('{"rules": ' + "[" * depth + "]" * depth + "}", "[" * depth + "]" * depth):
+        message = error_of(text)
+        assert message.startswith("policy: ")
 
 
-def describe(*details: dict[str, Any]) -> bytes:
-    return json.dumps({"imageDetails": list(details)}).encode()
-
-
-def test_parse_images_reads_describe_images_output() -> None:
-    other = "sha256:" + "b" * 64
-    images = parse_images(
-        describe(
-            {
-                "registryId": "123456789012",
-                "repositoryName": "app",
-                "imageDigest": DIGEST,
-                "imageTags": ["v1", "latest"],
-                "imageSizeInBytes": 1234,
-                "imagePushedAt": "2025-01-02T03:04:05.500000+01:00",
-                "lastRecordedPullTime": 1735000000.25,
-                "imageStatus": "ARCHIVED",
-                "lastArchivedAt": 1735000000,
-                "lastActivatedAt": "2025-02-01T00:00:00",
-                "imageManifestMediaType": "application/vnd.oci.image.manifest.v1+json",
-                "subjectManifestDigest": other,
-            },
-            {"imageDigest": other, "imagePushedAt": 1700000000},
-        )
+def test_a_huge_count_number_is_valid() -> None:
+    """AWS documents countNumber as a positive integer, with no maximum: boda accepts any."""
+    text = policy_text(
+        rule(1, tagStatus="any", countType="sinceImagePushed", countUnit="days", countNumber=10**30)
     )
-    first, second = images
-    assert first.tags == ("v1", "latest")
-    assert first.pushed_at.isoformat() == "2025-01-02T02:04:05.500000+00:00"
-    assert first.last_pulled_at is not None and first.last_pulled_at.timestamp() == 1735000000.25
-    assert first.status == "ARCHIVED" and first.storage_class == "ARCHIVE"
-    assert (
-        first.last_activated_at is not None
-        and first.last_activated_at.isoformat() == "2025-02-01T00:00:00+00:00"
-    )
-    assert first.subject == other
-    assert first.media_type == "application/vnd.oci.image.manifest.v1+json"
-    assert second.tags == () and second.status == "ACTIVE" and second.storage_class == "STANDARD"
-    assert second.pushed_at.timestamp() == 1700000000
-
-
-@pytest.mark.parametrize(
-    "data,expected",
-    [
-        (b"{", "images: not valid JSON"),
-        (b"[]", 'images: expected a JSON object with an "imageDetails" list'),
-        (describe("x"), "imageDetails[0]: not a JSON object"),
-        (describe({"imagePushedAt": 1}), "imageDetails[0].imageDigest: not a sha256 or sha512 digest"),
-        (describe({"imageDigest": "sha256:abc", "imagePushedAt": 1}), "imageDetails[0].imageDigest: not a"),
-        (describe({"imageDigest": DIGEST}), "imageDetails[0].imagePushedAt: missing"),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": "yesterday"}),
-            "imageDetails[0].imagePushedAt: not a timestamp",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": True}),
-            "imageDetails[0].imagePushedAt: not a timestamp",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1e300}),
-            "imageDetails[0].imagePushedAt: not a timestamp",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "lastRecordedPullTime": []}),
-            "imageDetails[0].lastRecordedPullTime: not a timestamp",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageTags": "v1"}),
-            "imageDetails[0].imageTags: not a list",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageTags": ["ok", "bad\ntag"]}),
-            "imageDetails[0].imageTags[1]: invalid tag",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageStatus": "GONE"}),
-            "imageDetails[0].imageStatus: 'GONE' is not ACTIVE, ARCHIVED or ACTIVATING",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "subjectManifestDigest": "x"}),
-            "imageDetails[0].subjectManifestDigest: not a sha256 or sha512 digest",
-        ),
-        (
-            describe({"imageDigest": DIGEST, "imagePushedAt": 1, "imageManifestMediaType": 3}),
-            "imageDetails[0].imageManifestMediaType: not a string",
-        ),
-        (
-            describe(
-                {"imageDigest": DIGEST, "imagePushedAt": 1}, {"imageDigest": DIGEST, "imagePushedAt": 2}
-            ),
-            f"imageDetails[1].imageDigest: {DIGEST} appears twice",
-        ),
-    ],
-)
-def test_parse_images_errors(data: bytes, expected: str) -> None:
-    with pytest.raises(PolicyError) as info:
-        parse_images(data)
-    assert expected in info.value.message
-    assert "\n" not in info.value.message
+    assert parse_policy(text).rules[0].count_number == 10**30

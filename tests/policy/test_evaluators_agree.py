@@ -1,5 +1,6 @@
-"""Property tests: the fast engine against a direct transcription of the reference algorithm, plus
-the graph invariants (children of kept indexes, referrers of kept subjects)."""
+"""Property tests: the columnar evaluator decides exactly what the reference evaluator decides, image by
+image (action, rule priority and reason), plus the invariants the rules promise (shielding, the image
+graph, independence from input order)."""
 
 from __future__ import annotations
 
@@ -12,33 +13,71 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boda.policy import EcrImage, LifecyclePolicy, Rule, evaluate, parse_policy
+from boda.policy import EcrImage, LifecyclePolicy, evaluate, evaluate_reference, parse_policy
+from boda.policy.columnar import glob_matcher
+from boda.policy.reference import glob_matches, identifies
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
-TAG_POOL = ["prod", "prod-1", "prod-2", "beta-1", "v1", "v1.2", "release-x", "a-sha-1"]
-PATTERNS = ["prod*", "*-1", "v1*", "*sha*", "beta-1", "*", "p*d*"]
+TAG_POOL = [
+    "prod",
+    "prod-1",
+    "prod-10",
+    "beta-1",
+    "beta-10",
+    "v1",
+    "v1.2",
+    "release-x",
+    "a-sha-1",
+    "aaa",
+    "a-a-a",
+]
+PATTERNS = ["prod*", "*-1", "v1*", "*sha*", "beta-1", "*", "p*d*", "a*a*a", "*a*-*", "**1"]
 PREFIXES = ["prod", "v", "beta", "release", "a-"]
 
 
+def _day(draw: st.DrawFn, low: int, high: int) -> datetime:
+    # Whole days and a few distinct values, so that ties between images are common.
+    return NOW - timedelta(days=draw(st.sampled_from([d for d in DAYS if low <= d <= high])))
+
+
+DAYS = [0, 1, 2, 3, 5, 8, 13, 21, 34, 89, 90, 91, 144, 233, 377]
+
+
 @st.composite
-def images(draw: st.DrawFn, graph: bool) -> list[EcrImage]:
+def images(draw: st.DrawFn, graph: bool, days: list[int] | None = None) -> list[EcrImage]:
     n = draw(st.integers(0, 14))
     out: list[EcrImage] = []
     for i in range(n):
         digest = f"sha256:{i:064x}"
         tags = tuple(draw(st.sets(st.sampled_from(TAG_POOL), max_size=3)))
-        pushed = NOW - timedelta(days=draw(st.integers(0, 40)))  # few distinct values: many ties
-        pulled = draw(st.none() | st.integers(0, 40).map(lambda d: NOW - timedelta(days=d)))
+        if days is not None:
+            pushed = NOW - timedelta(days=draw(st.sampled_from(days)))
+        else:
+            pushed = _day(draw, 0, 8) if draw(st.integers(0, 3)) else _day(draw, 0, 377)
+        pulled = _day(draw, 0, 40) if draw(st.booleans()) else None
         status = draw(st.sampled_from(["ACTIVE", "ACTIVE", "ARCHIVED", "ACTIVATING"]))
-        archived = NOW - timedelta(days=draw(st.integers(80, 400))) if status == "ARCHIVED" else None
+        archived = _day(draw, 80, 400) if status == "ARCHIVED" and draw(st.integers(0, 5)) else None
+        activated = _day(draw, 0, 40) if draw(st.integers(0, 3)) == 0 else None
         children: tuple[str, ...] = ()
         subject = None
         if graph and i:
-            others = [f"sha256:{j:064x}" for j in range(n) if j != i]
+            others = [f"sha256:{j:064x}" for j in range(n + 1) if j != i]  # j == n: not in the list
             children = tuple(draw(st.lists(st.sampled_from(others), max_size=2, unique=True)))
             if draw(st.integers(0, 3)) == 0:
                 subject = draw(st.sampled_from(others))
-        out.append(EcrImage(digest, tags, pushed, pulled, status, archived, None, None, children, subject))  # type: ignore[arg-type]
+        out.append(
+            EcrImage(
+                digest=digest,
+                tags=tags,
+                pushed_at=pushed,
+                last_pulled_at=pulled,
+                status=status,  # type: ignore[arg-type]
+                last_archived_at=archived,
+                last_activated_at=activated,
+                children=children,
+                subject=subject,
+            )
+        )
     return draw(st.permutations(out))
 
 
@@ -50,7 +89,9 @@ def policies(draw: st.DrawFn) -> LifecyclePolicy:
     priorities = draw(st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True))
     for priority in sorted(priorities):
         last = priority == max(priorities)
-        status = draw(st.sampled_from(["tagged", "untagged", "any"] if last else ["tagged", "untagged"]))
+        status = draw(
+            st.sampled_from(["tagged", "untagged", "any", "any"] if last else ["tagged", "untagged"])
+        )
         sel: dict[str, Any] = {"tagStatus": status}
         if status == "untagged":
             if untagged_used:
@@ -71,7 +112,8 @@ def policies(draw: st.DrawFn) -> LifecyclePolicy:
             sel[kind] = sorted(choice)
         count_type = draw(st.sampled_from(["imageCountMoreThan", "sinceImagePushed", "sinceImagePulled"]))
         sel["countType"] = count_type
-        sel["countNumber"] = draw(st.integers(1, 8 if count_type == "imageCountMoreThan" else 30))
+        huge = st.sampled_from([999_999_999, 10**12])
+        sel["countNumber"] = draw(st.integers(1, 8 if count_type == "imageCountMoreThan" else 30) | huge)
         action: dict[str, Any] = {"type": draw(st.sampled_from(["expire", "transition"]))}
         if count_type != "imageCountMoreThan":
             sel["countUnit"] = "days"
@@ -97,52 +139,34 @@ def policies(draw: st.DrawFn) -> LifecyclePolicy:
     return parse_policy(json.dumps({"rules": rules}))
 
 
-def _glob(pattern: str, tag: str) -> bool:
-    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), tag, re.DOTALL) is not None
-
-
-def _selects(rule: Rule, image: EcrImage) -> bool:
-    wanted = "ACTIVE" if rule.storage_class == "standard" else "ARCHIVED"
-    if image.status != wanted or image.subject is not None:
-        return False
-    if rule.tag_status == "untagged":
-        return not image.tags
-    if rule.tag_status == "any":
-        return True
-    if rule.tag_pattern_list:
-        return all(any(_glob(p, t) for t in image.tags) for p in rule.tag_pattern_list)
-    return all(any(t.startswith(p) for t in image.tags) for p in rule.tag_prefix_list)
-
-
-def reference(policy: LifecyclePolicy, imgs: list[EcrImage]) -> dict[str, tuple[str, int]]:
-    """The reference algorithm of research/retention.md §2.3, without the image graph."""
-    marked: dict[str, tuple[str, int]] = {}
-    shielded: set[str] = set()
-    for rule in policy.rules:
-        sel = [i for i in imgs if _selects(rule, i)]
-        cutoff = NOW - timedelta(days=rule.count_number)
-        if rule.count_type == "imageCountMoreThan":
-            cand = sorted(sorted(sel, key=lambda i: i.digest), key=lambda i: i.pushed_at, reverse=True)
-            cand = cand[rule.count_number :]
-        elif rule.count_type == "sinceImagePushed":
-            cand = [i for i in sel if i.pushed_at < cutoff]
-        elif rule.count_type == "sinceImagePulled":
-            cand = [i for i in sel if (i.last_pulled_at or i.pushed_at) < cutoff]
-        else:
-            cand = [i for i in sel if i.last_archived_at is not None and i.last_archived_at < cutoff]
-        for i in cand:
-            if i.digest not in marked and i.digest not in shielded:
-                marked[i.digest] = (rule.action, rule.priority)
-        shielded |= {i.digest for i in sel}
-    return marked
+@settings(max_examples=400, deadline=None)
+@given(policies(), images(graph=False))
+def test_the_evaluators_agree(policy: LifecyclePolicy, imgs: list[EcrImage]) -> None:
+    assert evaluate(policy, imgs, NOW) == evaluate_reference(policy, imgs, NOW)
 
 
 @settings(max_examples=300, deadline=None)
-@given(policies(), images(graph=False))
-def test_engine_matches_the_reference_algorithm(policy: LifecyclePolicy, imgs: list[EcrImage]) -> None:
-    decisions = evaluate(policy, imgs, NOW)
-    got = {d.digest: (d.action, d.rule_priority) for d in decisions}
-    assert got == reference(policy, imgs)
+@given(
+    images(graph=False, days=[0, 1, 2]),
+    st.integers(1, 8),
+    st.sampled_from(["any", "untagged", "tagged"]),
+)
+def test_the_evaluators_agree_on_the_newest_n_among_ties(
+    imgs: list[EcrImage], count: int, status: str
+) -> None:
+    """One imageCountMoreThan rule over images pushed on few distinct days: the tie rule decides."""
+    selection: dict[str, Any] = {"tagStatus": status, "countType": "imageCountMoreThan", "countNumber": count}
+    if status == "tagged":
+        selection["tagPatternList"] = ["*"]
+    rule = {"rulePriority": 1, "selection": selection, "action": {"type": "expire"}}
+    policy = parse_policy(json.dumps({"rules": [rule]}))
+    assert evaluate(policy, imgs, NOW) == evaluate_reference(policy, imgs, NOW)
+
+
+@settings(max_examples=400, deadline=None)
+@given(policies(), images(graph=True))
+def test_the_evaluators_agree_on_the_image_graph(policy: LifecyclePolicy, imgs: list[EcrImage]) -> None:
+    assert evaluate(policy, imgs, NOW) == evaluate_reference(policy, imgs, NOW)
 
 
 @settings(max_examples=300, deadline=None)
@@ -166,10 +190,10 @@ def test_graph_invariants_and_determinism(
         if d.action is not None and image.subject is None:
             assert d.rule_priority is not None
             acting = rules[d.rule_priority]
-            assert _selects(acting, image)
+            assert identifies(acting, image)
             for higher in policy.rules:
                 if higher.priority < acting.priority:
-                    assert not _selects(higher, image), "a shielded image was acted on by a lower rule"
+                    assert not identifies(higher, image), "a shielded image was acted on by a lower rule"
     for index in imgs:
         if action.get(index.digest) != "expire":
             for child in index.children:
@@ -177,3 +201,17 @@ def test_graph_invariants_and_determinism(
     for image in imgs:
         if image.subject is not None and action.get(image.subject) != "expire":
             assert action.get(image.digest) != "expire", "a referrer expired while its subject is kept"
+
+
+# --------------------------------------------------------------------------- tag patterns
+
+pattern_text = st.text("ab*-", max_size=8)
+tag_text = st.text("ab-", max_size=10)
+
+
+@settings(max_examples=1000)
+@given(pattern_text, tag_text)
+def test_both_glob_matchers_agree_with_a_regular_expression(pattern: str, tag: str) -> None:
+    expected = re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), tag, re.DOTALL) is not None
+    assert glob_matches(pattern, tag) is expected
+    assert glob_matcher(pattern)(tag) is expected
