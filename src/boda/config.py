@@ -25,6 +25,12 @@ DEFAULT_REGISTRY = "oci-layout:.boda/registry"
 DEFAULT_LEDGER = "sqlite:///.boda/ledger.db"
 STRATEGIES = ("tags", "repos")
 AGE_FROM = ("push", "promotion")
+RETENTION_MODES = ("boda", "native")
+DEFAULT_PROTECTION_PREFIX = "keep-"
+#: Labels of protection tags that are not environment names (`keep-pin-…`, `keep-run-…`, the
+#: transient `keep-untag-…`): in native mode no environment may be called so.
+PROTECTION_KINDS = ("pin", "run", "untag")
+_PROTECTION_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 _ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -52,12 +58,19 @@ class Environment:
 
 @dataclass(frozen=True)
 class Retention:
-    """What expiry keeps regardless of the policy, and where the policy is."""
+    """What expiry keeps regardless of the policy, where the policy is, and who deletes.
+
+    `mode` "boda": `boda gc apply` deletes; "native": ECR's own lifecycle policy deletes, and boda
+    keeps a protection tag (`protection_prefix`, e.g. `keep-prd-0123456789ab`) on every image it
+    protects (boda.services.native_retention).
+    """
 
     rollback_depth: int = 3
     min_age: timedelta = timedelta(days=1)
     age_from: str = "push"
     policy: Path | None = None
+    mode: str = "boda"
+    protection_prefix: str = DEFAULT_PROTECTION_PREFIX
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,9 @@ class Config:
     commit_tag: str = "{commit:.8}"
     repo_template: str = "{app}-{env}"
     copy_referrers: bool = True
+    #: Native retention: remove every tag of a digest that left every environment's rollback
+    #: window and is neither pinned nor running, so that an untagged-image rule expires it.
+    untag_replaced: bool = False
     environments: tuple[Environment, ...] = ()
     retention: Retention = field(default_factory=Retention)
     ecr: EcrSettings = field(default_factory=EcrSettings)
@@ -231,14 +247,26 @@ class _Parser:
         except UsageError as exc:
             raise self.fail(exc.diagnostics(), ["ledger"]) from exc
         promotion = self._table(data, "promotion")
-        self._unknown(promotion, {"strategy", "commit_tag", "repo_template", "copy_referrers"}, ["promotion"])
+        self._unknown(
+            promotion,
+            {"strategy", "commit_tag", "repo_template", "copy_referrers", "untag_replaced"},
+            ["promotion"],
+        )
         strategy = self._choice(promotion, "strategy", ["promotion"], "tags", STRATEGIES)
         commit_tag = self._str(promotion, "commit_tag", ["promotion"], "{commit:.8}")
         repo_template = self._str(promotion, "repo_template", ["promotion"], "{app}-{env}")
         copy_referrers = self._bool(promotion, "copy_referrers", ["promotion"], True)
+        untag_replaced = self._bool(promotion, "untag_replaced", ["promotion"], False)
         self._check_templates(commit_tag, repo_template)
         environments = self._environments(data.get("environments", []))
         retention = self._retention(self._table(data, "retention"))
+        if retention.mode == "native":
+            self._check_native(registry, retention, commit_tag, environments)
+        elif untag_replaced:
+            raise self.fail(
+                'needs [retention] mode = "native": only ECR\'s own lifecycle policy expires untagged images',
+                ["promotion", "untag_replaced"],
+            )
         ecr = self._ecr(self._table(data, "ecr"))
         extra_kinds, sign, verify = self._evidence(self._table(data, "evidence"))
         if not (sign or verify):
@@ -255,6 +283,7 @@ class _Parser:
             commit_tag=commit_tag,
             repo_template=repo_template,
             copy_referrers=copy_referrers,
+            untag_replaced=untag_replaced,
             environments=environments,
             retention=retention,
             ecr=ecr,
@@ -397,7 +426,9 @@ class _Parser:
 
     def _retention(self, data: Mapping[str, Any]) -> Retention:
         at: list[str | int] = ["retention"]
-        self._unknown(data, {"rollback_depth", "min_age", "age_from", "policy"}, at)
+        self._unknown(
+            data, {"rollback_depth", "min_age", "age_from", "policy", "mode", "protection_prefix"}, at
+        )
         depth = data.get("rollback_depth", 3)
         if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_ROLLBACK_DEPTH:
             raise self.fail(f"must be a whole number from 0 to {MAX_ROLLBACK_DEPTH}", [*at, "rollback_depth"])
@@ -412,8 +443,49 @@ class _Parser:
         policy = data.get("policy")
         if policy is not None and (not isinstance(policy, str) or not policy):
             raise self.fail("must be the path of an ECR lifecycle policy JSON file", [*at, "policy"])
+        mode = self._choice(data, "mode", at, "boda", RETENTION_MODES)
+        prefix = self._str(data, "protection_prefix", at, DEFAULT_PROTECTION_PREFIX)
+        if not _PROTECTION_PREFIX.match(prefix):
+            raise self.fail(
+                "must be 1 to 32 lower-case letters, digits, '.', '_' or '-', starting with a letter or"
+                ' digit, such as "keep-"',
+                [*at, "protection_prefix"],
+            )
         base = self.path.resolve().parent
-        return Retention(depth, min_age, age_from, (base / policy) if policy else None)
+        return Retention(depth, min_age, age_from, (base / policy) if policy else None, mode, prefix)
+
+    def _check_native(
+        self,
+        registry: RegistryLocation,
+        retention: Retention,
+        commit_tag: str,
+        environments: Sequence[Environment],
+    ) -> None:
+        """Native retention needs ECR, and protection tags that no other tag can be mistaken for."""
+        if registry.kind != "ecr":
+            raise self.fail(
+                f'"native" needs an ECR registry (registry = "ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com");'
+                f" {registry.kind} registries have no lifecycle policy of their own",
+                ["retention", "mode"],
+            )
+        prefix = retention.protection_prefix
+        if commit_tag.format(commit=SAMPLE_SHA).startswith(prefix):
+            raise self.fail(
+                f"commit tags would start with the protection prefix {prefix!r}: choose another prefix",
+                ["retention", "protection_prefix"],
+            )
+        for i, env in enumerate(environments):
+            if env.name in PROTECTION_KINDS:
+                raise self.fail(
+                    f"{env.name!r} is reserved in native retention (protection tags {prefix}pin-…,"
+                    f" {prefix}run-…, {prefix}untag-…): rename the environment",
+                    ["environments", i, "name"],
+                )
+            if env.name.startswith(prefix):
+                raise self.fail(
+                    f"environment tags would start with the protection prefix {prefix!r}",
+                    ["environments", i, "name"],
+                )
 
     def _evidence(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
         """(extra kinds, signing key, verification keys) of `[evidence]`."""
@@ -540,4 +612,8 @@ rollback_depth = 3                           # previous digests per environment 
 min_age = "1d"                               # never expire anything younger
 age_from = "push"                            # or "promotion": age counts from the last promotion
 # policy = "lifecycle.json"                  # an ECR lifecycle policy for everything unprotected
+# mode = "native"                            # ECR's own lifecycle policy deletes (README: Native
+#                                            # retention); boda tags what it protects "keep-..."
+# With mode = "native", add under [promotion]: untag_replaced = true to untag digests that left
+# every rollback window (neither pinned nor running), for an "expire untagged" rule to remove.
 """

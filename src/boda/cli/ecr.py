@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from boda.cli.render import emit
-from boda.cli.root import json_option, open_context, policy_option
-from boda.errors import NotFound
+from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
+from boda.errors import NotFound, UsageError
 
 _ENV_HELP = "With strategy 'repos': the environment whose repository to use (default: the app's own)."
 
@@ -54,20 +54,105 @@ def policy_get(app: str, env: str | None, as_json: bool) -> None:
 
 @ecr_policy.command("put")
 @click.argument("app")
-@policy_option("The lifecycle policy JSON, validated by boda before anything is written.", required=True)
+@policy_option(
+    "The lifecycle policy JSON, validated by boda before anything is written (with --render: your"
+    " rules, default retention.policy, else the repository's own)."
+)
+@click.option(
+    "--render",
+    is_flag=True,
+    help="Native retention: let the protection tags move, sync them, and store the rendered policy,"
+    " proved first on the repository's live images.",
+)
 @click.option("--env", help=_ENV_HELP)
+@skip_runtime_option
+@by_option
 @json_option
-def policy_put(app: str, policy_path: Path, env: str | None, as_json: bool) -> None:
-    """Validate a lifecycle policy and store it on APP's repository."""
-    from boda.services.ecr_policy import put_policy
+def policy_put(
+    app: str,
+    policy_path: Path | None,
+    render: bool,
+    env: str | None,
+    skip_runtimes: tuple[str, ...],
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Validate a lifecycle policy and store it on APP's repository (or, with --render, the policy
+    rendered for native retention; exit 3 when it would expire a protected image)."""
+    from boda.services.ecr_policy import put_policy, put_rendered
 
+    if not render and policy_path is None:
+        raise UsageError("give the policy with --policy FILE, or --render it for native retention")
     with open_context() as ctx:
-        data = put_policy(ctx, app, policy_path, env=env)
+        if render:
+            data = put_rendered(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes, by=by)
+        else:
+            assert policy_path is not None
+            data = put_policy(ctx, app, policy_path, env=env)
+    _notes(data)
     emit(
         data,
         as_json,
         lambda d: f"lifecycle policy of {d['registry']}/{d['repository']} set: {len(d['rules'])} rule(s)",
     )
+
+
+@ecr_policy.command("render")
+@click.argument("app")
+@policy_option("Your lifecycle rules (default: retention.policy, else the repository's own policy).")
+@click.option("--env", help=_ENV_HELP)
+@skip_runtime_option
+@json_option
+def policy_render(
+    app: str, policy_path: Path | None, env: str | None, skip_runtimes: tuple[str, ...], as_json: bool
+) -> None:
+    """Print the lifecycle policy document for APP's repository in native retention: boda's shield
+    rules, then your rules, proved on the live images (exit 3, naming them, when it would expire a
+    protected image). Stdout is what `aws ecr put-lifecycle-policy --lifecycle-policy-text` takes."""
+    from boda.services.ecr_policy import render
+
+    with open_context() as ctx:
+        result = render(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes)
+    _notes(result.to_json())
+    if as_json:
+        emit(result.to_json(), True)
+    else:
+        click.echo(result.text)
+
+
+def _notes(data: dict[str, Any]) -> None:
+    for note in data.get("notes") or []:
+        click.echo(f"boda: note: {note}", err=True)
+
+
+@ecr.command("sync")
+@click.argument("app")
+@skip_runtime_option
+@by_option
+@json_option
+def sync(app: str, skip_runtimes: tuple[str, ...], by: str | None, as_json: bool) -> None:
+    """Native retention: bring APP's protection tags in line with what must stay (and, with
+    [promotion] untag_replaced, untag what left every window). Promotions, rollbacks, pins and
+    unpins do this themselves; run it after deploying outside boda or after a failure."""
+    from boda.services.native_retention import sync_app
+
+    with open_context() as ctx:
+        report = sync_app(ctx, app, by=by, skip_runtimes=skip_runtimes)
+    data = report.to_json()
+    _notes(data)
+    emit(data, as_json, _sync_text)
+
+
+def _sync_text(data: dict[str, Any]) -> str:
+    lines = []
+    for repo in data["repositories"]:
+        for item in repo["add"]:
+            lines.append(f"tagged   {repo['repository']}@{item['digest']} {item['tag']}")
+        for item in repo["remove"]:
+            lines.append(f"untagged {repo['repository']}@{item['digest']} {item['tag']}")
+        for item in repo["untag"]:
+            lines.append(f"retired  {repo['repository']}@{item['digest']} (was {','.join(item['tags'])})")
+    return "\n".join(lines) or f"{data['app']}: protection tags already in line"
 
 
 COMMANDS = [ecr]

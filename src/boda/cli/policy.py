@@ -117,11 +117,33 @@ def _check_text(d: dict[str, Any]) -> str:
     for v in d["violations"]:
         tags = ",".join(v["tags"]) or "untagged"
         why = "; ".join(p["detail"] for p in v["protections"])
+        verb = "archived" if v.get("action") == "transition" else "expired"
+        by = " (ECR's preview)" if v.get("source") == "ecr-preview" else ""
         lines.append(
-            f"AT RISK: {v['repository']}@{v['digest']} ({tags}) would be expired by rule "
-            f"{v['appliedRulePriority']} but is {why}"
+            f"AT RISK: {v['repository']}@{v['digest']} ({tags}) would be {verb} by rule "
+            f"{v['appliedRulePriority']}{by} but is {why}"
         )
-    return "\n".join(lines) or f"{d['app']}: the policy expires no protected image"
+    for p in d.get("ecr_preview", []):
+        if not p["available"]:
+            lines.append(f"ECR preview of {p['repository']}: unavailable ({p['reason']})")
+            continue
+        for diff in p["differences"]:
+            ecr, boda = diff["ecr"], diff["boda"]
+            lines.append(
+                f"DIFFERENCE: {p['repository']}@{diff['digest']}: ECR "
+                f"{_side(ecr)}, boda {_side(boda)} (ECR is the judge)"
+            )
+    lines += [f"note: {n}" for n in d.get("notes", [])]
+    if not d["violations"]:
+        lines.append(f"{d['app']}: the policy expires no protected image")
+    return "\n".join(lines)
+
+
+def _side(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return "keeps it"
+    verb = "archives" if side["action"] == "transition" else "expires"
+    return f"{verb} it (rule {side['appliedRulePriority']})"
 
 
 @policy.command("check")
@@ -132,14 +154,21 @@ def _check_text(d: dict[str, Any]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The policy (default: retention.policy, else the repository's own on ECR).",
 )
+@click.option(
+    "--ecr-preview/--no-ecr-preview",
+    default=True,
+    help="On ECR, also ask ECR's own lifecycle preview and report where it differs (default: on).",
+)
 @skip_runtime_option
 @json_option
-def policy_check(app: str, policy_path: Path | None, skip_runtimes: tuple[str, ...], as_json: bool) -> None:
+def policy_check(
+    app: str, policy_path: Path | None, ecr_preview: bool, skip_runtimes: tuple[str, ...], as_json: bool
+) -> None:
     """List every protected image of APP that the policy, run as ECR runs it, would expire."""
     from boda.services.expiry.policy_check import policy_check as run
 
     with open_context() as ctx:
-        data = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes)
+        data = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes, ecr_preview=ecr_preview)
     emit(data, as_json, _check_text)
     if data["violations"]:
         raise SystemExit(EXIT_REFUSED)

@@ -11,6 +11,8 @@ What only some backends can do is a small `runtime_checkable` protocol of its ow
     ImageLister           image_list, saying whether it lists every manifest and has push times
                           (oci: tagged manifests only, no push times; layout and ecr: everything)
     LifecyclePolicyStore  a repository's native lifecycle policy, and creating a repository (ecr)
+    TagMutabilityStore    a repository's tag mutability and its exclusion filters (ecr)
+    LifecyclePreviewer    the registry's own preview of a lifecycle policy (ecr)
     BatchDelete           many manifests deleted per call, each outcome reported (ecr)
     BlobCollector         unreferenced blobs removed after a grace period (layout)
 """
@@ -207,6 +209,57 @@ class LifecyclePolicyStore(Protocol):
 
     def put_lifecycle_policy(self, repo: str, text: str) -> None:
         """Store `text` as the repository's policy (the caller has validated it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TagMutability:
+    """A repository's tag mutability: MUTABLE, IMMUTABLE, or either WITH_EXCLUSION of the tags its
+    wildcard `filters` match."""
+
+    mutability: str
+    filters: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class TagMutabilityStore(Protocol):
+    """A backend whose repositories say which tags may move (ECR's image tag mutability)."""
+
+    def tag_mutability(self, repo: str) -> TagMutability:
+        """The repository's setting; NotFound without the repository."""
+        ...
+
+    def put_tag_mutability(self, repo: str, setting: TagMutability) -> TagMutability:
+        """Store `setting` and return what the registry reports back."""
+        ...
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One image a registry's own lifecycle preview acts on."""
+
+    digest: str
+    tags: tuple[str, ...]
+    action: str  # "expire" | "transition"
+    rule_priority: int | None
+
+
+@dataclass(frozen=True)
+class RegistryPreview:
+    """The registry's own preview of a lifecycle policy, or why there is none (`rows` is then empty)."""
+
+    available: bool
+    rows: tuple[PreviewRow, ...] = ()
+    reason: str = ""
+
+
+@runtime_checkable
+class LifecyclePreviewer(Protocol):
+    """A backend that previews a lifecycle policy itself (ECR's StartLifecyclePolicyPreview)."""
+
+    def lifecycle_preview(self, repo: str, text: str, *, timeout: float) -> RegistryPreview:
+        """What the registry says `text` would do to `repo` now; never raises for a preview the
+        registry cannot give (not implemented, denied, still running after `timeout` seconds)."""
         ...
 
 

@@ -82,7 +82,11 @@ def repository_settings(config: Config) -> RepositorySettings:
             parse_policy(text)
         except PolicyError as exc:
             raise PolicyError(f"ecr.lifecycle_policy {path}: {exc.message}") from exc
-    return RepositorySettings(config.ecr.tag_mutability, config.ecr.scan_on_push, text)
+    filters: tuple[str, ...] = ()
+    if config.retention.mode == "native" and config.ecr.tag_mutability == "IMMUTABLE_WITH_EXCLUSION":
+        # Native retention: the tags that move are the only mutable ones (README: Native retention).
+        filters = (f"{config.retention.protection_prefix}*",)
+    return RepositorySettings(config.ecr.tag_mutability, config.ecr.scan_on_push, text, filters)
 
 
 def create_ledger(config: Config) -> str:

@@ -1,15 +1,21 @@
-"""Read and write an app's native ECR lifecycle policy, validated by boda's own validator first."""
+"""Read and write an app's native ECR lifecycle policy, validated by boda's own validator first;
+in native retention, render it with boda's shield rules and prove it on the live images first."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from boda.errors import PolicyError, UsageError
+from boda.errors import PolicyError, Refused, RegistryError, UsageError
 from boda.policy.document import parse_policy
+from boda.policy.render import Rendered, Violation, prove, render_policy, shields_for, user_rules
 from boda.registry.base import LifecyclePolicyStore
-from boda.services.context import Context, check_app
+from boda.services.context import Context, check_app, identity
+from boda.services.native_retention import prepare, protected, require_native, scheme, sync
 
 
 def _ecr(ctx: Context) -> LifecyclePolicyStore:
@@ -72,3 +78,144 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
         "policy": json.loads(text),
         "rules": [rule.reason for rule in parsed.rules],
     }
+
+
+@dataclass
+class RenderResult:
+    """A rendered policy for one repository, proved on its live images."""
+
+    registry: str
+    repository: str
+    rendered: Rendered
+    images: int
+    protected: int
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The policy document, as `aws ecr put-lifecycle-policy --lifecycle-policy-text` takes it."""
+        return self.rendered.text
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "registry": self.registry,
+            "repository": self.repository,
+            "policy": self.rendered.document,
+            "shields": self.rendered.shields,
+            "rules": [rule.reason for rule in self.rendered.policy.rules],
+            "source": self.source,
+            "proof": {"images": self.images, "protected": self.protected, "violations": []},
+            "notes": self.notes,
+        }
+
+
+def _user_policy(ctx: Context, repo: str, policy: Path | None) -> tuple[str | None, str]:
+    """The user's rules: the file given, else retention.policy, else the repository's own policy
+    (boda's shields left out when it was rendered before)."""
+    path = policy or ctx.config.retention.policy
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
+    return _ecr(ctx).lifecycle_policy(repo), f"the lifecycle policy of {repo}"
+
+
+def render(
+    ctx: Context,
+    app: str,
+    *,
+    policy: Path | None = None,
+    env: str | None = None,
+    skip_runtimes: Collection[str] = (),
+    now: datetime | None = None,
+) -> RenderResult:
+    """The lifecycle policy document for the app's repository: boda's shield rules first (they select
+    the protection tags and what the registry's environment tags name, and never act), then the
+    user's rules renumbered after them; validated, and proved with boda's evaluator on the
+    repository's live images: Refused (exit 3, naming them) when it would expire or archive anything
+    that must stay."""
+    require_native(ctx, "boda ecr policy render")
+    repo = _repository(ctx, app, env)
+    text, source = _user_policy(ctx, repo, policy)
+    own = repo == ctx.config.repository_for(app, None)
+    try:
+        archive = any(r["selection"].get("storageClass") == "archive" for r in user_rules(text))
+        shields = shields_for(
+            scheme(ctx).pattern,
+            env_tags=[e.name for e in ctx.config.environments]
+            if ctx.config.strategy == "tags" and own
+            else [],
+            every_tag=ctx.config.strategy == "repos" and not own,
+            archive=archive,
+        )
+        rendered = render_policy(text, shields)
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc.message}", hint="nothing was written to ECR") from exc
+    state = protected(ctx, app, repo, skip_runtimes=skip_runtimes, now=now)
+    violations = prove(rendered.policy, state.images, state.protected, now or datetime.now(UTC))
+    if violations:
+        raise _unproved(app, repo, violations, scheme(ctx).pattern)
+    notes = list(rendered.notes) + state.notes
+    if ctx.config.retention.min_age:
+        notes.append(
+            "retention.min_age is not enforced by ECR's policy: a lifecycle rule cannot select by age"
+        )
+    return RenderResult(
+        ctx.registry.name, repo, rendered, len(state.images), len(state.protected), source, notes
+    )
+
+
+def _unproved(app: str, repo: str, violations: list[Violation], pattern: str) -> Refused:
+    untagged = [v for v in violations if not any(t.startswith(pattern[:-1]) for t in v.tags)]
+    shown = "; ".join(v.text for v in violations[:3])
+    more = f" (and {len(violations) - 3} more)" if len(violations) > 3 else ""
+    return Refused(
+        f"{repo}: the rendered policy would expire {len(violations)} protected image(s): {shown}{more};"
+        " nothing was written",
+        hint=f"run `boda ecr sync {app}`: those images lack their protection tags"
+        if untagged
+        else "report this: a shielded image would still be expired",
+        reasons=tuple(v.text for v in violations),
+    )
+
+
+def put_rendered(
+    ctx: Context,
+    app: str,
+    *,
+    policy: Path | None = None,
+    env: str | None = None,
+    skip_runtimes: Collection[str] = (),
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Apply native retention to the app's repository: let the protection tags move (exclusion
+    filters), sync the tags, render and prove the policy on the live images, store it, read it back."""
+    require_native(ctx, "boda ecr policy put --render")
+    repo = _repository(ctx, app, env)
+    registry = _ecr(ctx)
+    registry.ensure_repository(repo)
+    mutability = prepare(ctx, app, repo)
+    synced = sync(ctx, app, by=by, skip_runtimes=skip_runtimes)
+    result = render(ctx, app, policy=policy, env=env, skip_runtimes=skip_runtimes)
+    registry.put_lifecycle_policy(repo, result.text)
+    stored = registry.lifecycle_policy(repo)
+    if stored is None or json.loads(stored) != result.rendered.document:
+        raise RegistryError(f"{repo}: read back, the lifecycle policy is not the one boda put")
+    ctx.ledger.record_event(
+        "lifecycle-policy",
+        app=app,
+        env=env,
+        by=identity(by),
+        reason="rendered for native retention",
+        detail={
+            "repository": repo,
+            "rules": len(result.rendered.policy.rules),
+            "shields": result.rendered.shields,
+        },
+    )
+    return {**result.to_json(), "mutability": mutability, "sync": synced.to_json()}

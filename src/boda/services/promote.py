@@ -132,6 +132,7 @@ def promote(
     statements = _sign(ctx, sign, builds, env, kind, actor, reason)
     placements = _place(ctx, builds, env, kind, actor, reason, concurrency)
     _publish(ctx, statements, placements)
+    _follow(ctx, placements, actor)  # native retention: protection tags follow (see _follow)
     return PromotionResult(to, tuple(placements))
 
 
@@ -188,6 +189,7 @@ def rollback(
     statements = _sign(ctx, sign, builds[:1], environment, ROLLBACK, actor, reason)
     placements = _place(ctx, builds[:1], environment, ROLLBACK, actor, reason)
     _publish(ctx, statements, placements)
+    _follow(ctx, placements, actor)  # native retention: protection tags follow (see _follow)
     return placements[0]
 
 
@@ -220,6 +222,21 @@ def _publish(ctx: Context, statements: Sequence[PendingPromotion], placements: S
 
 
 # -- end of promotion attestations
+
+
+# -- native retention (boda.services.native_retention): once the placements are recorded, the
+# protection tags of each changed app follow them (nothing in [retention] mode "boda"). A sync that
+# fails raises NotSynced (exit 6) after the promotion is recorded: `boda ecr sync APP` completes it.
+
+
+def _follow(ctx: Context, placements: Sequence[Placement], actor: str) -> None:
+    if ctx.config.retention.mode == "native":
+        from boda.services.native_retention import follow
+
+        follow(ctx, [p.app for p in placements if p.changed], by=actor)
+
+
+# -- end of native retention
 
 
 def rollback_candidates(history: Sequence[Promotion], current: Digest) -> list[Digest]:

@@ -19,7 +19,8 @@ The rooms:
     client.py        the boto3 client: adaptive retries, endpoint resolution by the AWS chain
     errors.py        botocore and BatchDeleteImage failures as boda errors, one line each
     ratelimit.py     the token bucket that spaces PutImage calls
-    repositories.py  creating repositories, reading and storing lifecycle policies
+    repositories.py  creating repositories, reading and storing lifecycle policies and tag mutability
+    previews.py      ECR's own lifecycle policy preview, polled to completion (or why there is none)
     snapshots.py     the short-lived inventory snapshot that answers `referrers`
     blobs.py         blobs through the `/v2/` API with ECR's authorization token
     registry.py      EcrRegistry: manifests, tags, deletes and the inventory

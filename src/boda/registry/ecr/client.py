@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 MAX_RETRIES = 10
 
 
-def client_config() -> Config:
-    """The botocore config of boda's ECR clients: adaptive retries, 10 attempts."""
+def client_config(retries: int = MAX_RETRIES) -> Config:
+    """The botocore config of boda's ECR clients: adaptive retries, 10 attempts by default."""
     # A fresh dict each time: botocore rewrites the one it is given.
-    return Config(retries={"mode": "adaptive", "max_attempts": MAX_RETRIES}, user_agent_extra="boda")
+    return Config(retries={"mode": "adaptive", "max_attempts": retries}, user_agent_extra="boda")
 
 
-def open_client(region: str) -> ECRClient:
+def open_client(region: str, *, retries: int = MAX_RETRIES) -> ECRClient:
     """A client from the AWS default credential chain; it honours the standard endpoint
     overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR) by itself. Raises BotoCoreError."""
-    return boto3.session.Session().client("ecr", region_name=region, config=client_config())
+    return boto3.session.Session().client("ecr", region_name=region, config=client_config(retries))

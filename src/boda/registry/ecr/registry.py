@@ -31,12 +31,15 @@ from boda.registry.base import (
     DeleteStatus,
     ImageRecord,
     ManifestHead,
+    RegistryPreview,
     RegistryStats,
     TagDeleted,
+    TagMutability,
 )
 from boda.registry.ecr.blobs import BlobProxy
 from boda.registry.ecr.client import open_client
 from boda.registry.ecr.errors import EcrErrors, code_of
+from boda.registry.ecr.previews import Previews
 from boda.registry.ecr.ratelimit import PUT_IMAGE_RATE, TokenBucket
 from boda.registry.ecr.repositories import Repositories, RepositorySettings
 from boda.registry.ecr.snapshots import Snapshots
@@ -95,12 +98,14 @@ def _record(detail: ImageDetailTypeDef) -> ImageRecord:
 class EcrRegistry:
     """One ECR registry (account and region), named by its host `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
 
-    `settings` configure the repositories boda creates; `client` and `put_limiter` are injectable for
-    tests. The client is built from the AWS default credential chain and honours the standard
-    endpoint overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR) by itself.
+    `settings` configure the repositories boda creates; `client`, `preview_client` and `put_limiter`
+    are injectable for tests. The client is built from the AWS default credential chain and honours
+    the standard endpoint overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR) by itself. Lifecycle
+    previews use a client without retries (see previews.py): `preview_client`, else the injected
+    `client`, else one opened on first use.
 
     Capabilities beyond the core protocol: ImageLister (every image, with push times),
-    LifecyclePolicyStore and BatchDelete.
+    LifecyclePolicyStore, TagMutabilityStore, LifecyclePreviewer and BatchDelete.
     """
 
     lists_every_manifest = True
@@ -113,6 +118,7 @@ class EcrRegistry:
         *,
         settings: RepositorySettings | None = None,
         client: ECRClient | None = None,
+        preview_client: ECRClient | None = None,
         put_limiter: TokenBucket | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -124,6 +130,7 @@ class EcrRegistry:
         self.stats = RegistryStats()
         self._errors = EcrErrors(host)
         self._put_limiter = put_limiter or TokenBucket(PUT_IMAGE_RATE)
+        self._preview_client = preview_client if preview_client is not None else client
         if client is None:
             try:
                 client = open_client(self.region)
@@ -134,6 +141,7 @@ class EcrRegistry:
         self._repos = Repositories(client, self.account, self._errors, settings)
         self._snapshots = Snapshots(clock)
         self._blobs = BlobProxy(client, self.account, self._errors, self.stats)
+        self._previews = Previews(self._open_preview_client, self.account)
 
     def __repr__(self) -> str:
         return f"EcrRegistry({self.name!r})"
@@ -165,6 +173,24 @@ class EcrRegistry:
     def put_lifecycle_policy(self, repo: str, text: str) -> None:
         """Store `text` as the repository's lifecycle policy (callers validate it first)."""
         self._repos.put_lifecycle_policy(repo, text)
+
+    def tag_mutability(self, repo: str) -> TagMutability:
+        """The repository's tag mutability and exclusion filters."""
+        return self._repos.tag_mutability(repo)
+
+    def put_tag_mutability(self, repo: str, setting: TagMutability) -> TagMutability:
+        """Store the tag mutability and exclusion filters; return what ECR then reports."""
+        return self._repos.put_tag_mutability(repo, setting)
+
+    def lifecycle_preview(self, repo: str, text: str, *, timeout: float) -> RegistryPreview:
+        """ECR's own preview of `text` on `repo` (see previews.py), or why there is none."""
+        return self._previews.run(validate_repository(repo), text, timeout=timeout)
+
+    def _open_preview_client(self) -> ECRClient:
+        if self._preview_client is None:
+            self._preview_client = open_client(self.region, retries=1)
+            self._preview_client.meta.events.register("before-send.ecr", self._count_request)
+        return self._preview_client
 
     # -- manifests ---------------------------------------------------------------------------------
 
@@ -493,4 +519,6 @@ class EcrRegistry:
 
     def close(self) -> None:
         self._blobs.close()
+        if self._preview_client is not None and self._preview_client is not self._client:
+            self._preview_client.close()
         self._client.close()

@@ -1,14 +1,15 @@
-"""ECR repository administration: creating a missing repository with the configured settings, and
-reading and storing its lifecycle policy."""
+"""ECR repository administration: creating a missing repository with the configured settings,
+reading and storing its lifecycle policy and its tag mutability."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from boda.errors import ConfigError, RegistryError, RegistryNotFound
+from boda.registry.base import TagMutability
 from boda.registry.ecr.errors import EcrErrors
 from boda.types import validate_repository
 
@@ -23,11 +24,13 @@ class RepositorySettings:
     """How boda creates a missing repository (strategy `repos`).
 
     `lifecycle_policy_text` is stored on every new repository; the caller has validated it.
+    `exclusion_filters` (wildcards) go with a `*_WITH_EXCLUSION` tag mutability.
     """
 
     tag_mutability: str = "MUTABLE"
     scan_on_push: bool = False
     lifecycle_policy_text: str | None = None
+    exclusion_filters: tuple[str, ...] = ()
 
 
 class Repositories:
@@ -70,11 +73,15 @@ class Repositories:
 
     def _create(self, repo: str) -> bool:
         settings = self.settings or RepositorySettings()
-        if settings.tag_mutability.endswith("_WITH_EXCLUSION"):
+        with_exclusion = settings.tag_mutability.endswith("_WITH_EXCLUSION")
+        if with_exclusion and not settings.exclusion_filters:
             raise ConfigError(
                 f"ecr.tag_mutability = {settings.tag_mutability!r} needs exclusion filters, which boda"
                 f" does not invent; create repository {repo!r} yourself, or use MUTABLE or IMMUTABLE"
             )
+        extra: dict[str, Any] = {}
+        if with_exclusion:
+            extra["imageTagMutabilityExclusionFilters"] = _filters(settings.exclusion_filters)
         try:
             with self._errors.api("CreateRepository", repo):
                 self._client.create_repository(
@@ -82,6 +89,7 @@ class Repositories:
                     repositoryName=repo,
                     imageTagMutability=settings.tag_mutability,  # type: ignore[arg-type]
                     imageScanningConfiguration={"scanOnPush": settings.scan_on_push},
+                    **extra,
                 )
         except RegistryError as exc:
             if "RepositoryAlreadyExistsException" in exc.code_names:
@@ -110,3 +118,33 @@ class Repositories:
             self._client.put_lifecycle_policy(
                 registryId=self._account, repositoryName=repo, lifecyclePolicyText=text
             )
+
+    def tag_mutability(self, repo: str) -> TagMutability:
+        """The repository's tag mutability and exclusion filters (NotFound without the repository)."""
+        with self._errors.api("DescribeRepositories", repo):
+            response = self._client.describe_repositories(registryId=self._account, repositoryNames=[repo])
+        found = response["repositories"][0]
+        filters = tuple(
+            f["filter"]
+            for f in found.get("imageTagMutabilityExclusionFilters") or []
+            if f.get("filterType", "WILDCARD") == "WILDCARD"
+        )
+        return TagMutability(found.get("imageTagMutability", "MUTABLE"), filters)
+
+    def put_tag_mutability(self, repo: str, setting: TagMutability) -> TagMutability:
+        """Store the tag mutability (and exclusion filters), then read the repository back."""
+        extra: dict[str, Any] = {}
+        if setting.mutability.endswith("_WITH_EXCLUSION"):
+            extra["imageTagMutabilityExclusionFilters"] = _filters(setting.filters)
+        with self._errors.api("PutImageTagMutability", repo):
+            self._client.put_image_tag_mutability(
+                registryId=self._account,
+                repositoryName=repo,
+                imageTagMutability=setting.mutability,  # type: ignore[arg-type]
+                **extra,
+            )
+        return self.tag_mutability(repo)
+
+
+def _filters(wildcards: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"filterType": "WILDCARD", "filter": f} for f in wildcards]

@@ -17,6 +17,7 @@ def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = No
     require_known_app(ctx, app)
     wanted = Digest.parse(digest)
     ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=identity(by))
+    _follow(ctx, app, by)  # native retention: the pin's protection tag (see _follow)
     return {"app": app, "digest": str(wanted), "reason": reason, "pinned": True}
 
 
@@ -25,4 +26,14 @@ def unpin(ctx: Context, app: str, digest: str, *, by: str | None = None) -> dict
     require_known_app(ctx, app)
     wanted = Digest.parse(digest)
     ctx.ledger.unpin(app=app, digest=wanted, by=identity(by))
+    _follow(ctx, app, by)  # native retention: the pin's protection tag goes (see _follow)
     return {"app": app, "digest": str(wanted), "pinned": False}
+
+
+def _follow(ctx: Context, app: str, by: str | None) -> None:
+    """Native retention (boda.services.native_retention): the pin is recorded, so the app's
+    protection tags follow it; nothing in [retention] mode "boda"."""
+    if ctx.config.retention.mode == "native":
+        from boda.services.native_retention import follow
+
+        follow(ctx, [app], by=identity(by))
