@@ -13,102 +13,16 @@ stubs it).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from boda.ledger import open_ledger
-from boda.ledger.base import Ledger
-from boda.locations import LedgerLocation
-from boda.policy.protection_tags import TagScheme
 from boda.types import Digest
-from fixtures.cli import Run
-from fixtures.config import DEV_STG_PRD, boda_toml
-from fixtures.moto import HOST, make_manifest, seed_image
+from fixtures.moto import make_manifest, seed_image
+from fixtures.native import APP, KEEP, SEED_POLICY, Native, commit, make_project
 
 pytestmark = pytest.mark.ecr
-
-APP = "shop/api"
-KEEP = TagScheme("keep-")
-# The seed's rule: expire untagged images once there are more than 10 of them.
-SEED_POLICY = {
-    "rules": [
-        {
-            "rulePriority": 1,
-            "description": "expire untagged images once there are more than 10",
-            "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 10},
-            "action": {"type": "expire"},
-        }
-    ]
-}
-
-
-def commit(n: int) -> str:
-    return f"{n:02d}" + "cd" * 19
-
-
-@dataclass
-class Native:
-    root: Path
-    run: Any
-    client: Any
-
-    def boda(self, *args: str) -> Run:
-        result: Run = self.run("--config", str(self.root / "boda.toml"), *args)
-        return result
-
-    def ok(self, *args: str) -> Any:
-        result = self.boda(*args, "--json")
-        assert result.code == 0, result.err
-        return result.json
-
-    def ledger(self) -> Ledger:
-        return open_ledger(LedgerLocation.parse(f"sqlite:///{self.root / 'ledger.db'}"))
-
-    def images(self, repo: str = APP) -> dict[str, set[str]]:
-        """digest -> tags, straight from ECR."""
-        details = self.client.describe_images(repositoryName=repo)["imageDetails"]
-        return {d["imageDigest"]: set(d.get("imageTags") or ()) for d in details}
-
-    def keep_tags(self, repo: str = APP) -> dict[str, set[str]]:
-        """digest -> its protection tags (digests without any left out)."""
-        found = {d: {t for t in tags if KEEP.parse(t)} for d, tags in self.images(repo).items()}
-        return {d: tags for d, tags in found.items() if tags}
-
-    def build(self, n: int) -> str:
-        manifest = seed_image(self.client, APP, make_manifest(f"native {n}"), f"ci-{n}")  # MOTO-DIGEST
-        self.ok("build", APP, "--commit", commit(n), "--digest", str(manifest.digest))
-        return str(manifest.digest)
-
-    def promote(self, n: int, env: str) -> Any:
-        return self.ok("promote", APP, "--to", env, "--commit", commit(n), "--force", "--reason", "test")
-
-
-def write_config(root: Path, **settings: Any) -> None:
-    promotion = settings.pop("promotion", {})
-    retention = {"rollback_depth": 1, "min_age": "0s", "mode": "native", **settings.pop("retention", {})}
-    (root / "boda.toml").write_text(
-        boda_toml(
-            registry=f"ecr://{HOST}",
-            ledger=f"sqlite:///{root / 'ledger.db'}",
-            environments=settings.pop("environments", DEV_STG_PRD),
-            promotion=promotion,
-            retention=retention,
-            **settings,
-        )
-    )
-
-
-def make_project(
-    tmp_path: Path, boda: Any, client: Any, *, mutability: str = "MUTABLE", **settings: Any
-) -> Native:
-    root = tmp_path / "project"
-    root.mkdir()
-    write_config(root, **settings)
-    client.create_repository(repositoryName=APP, imageTagMutability=mutability)
-    return Native(root, boda, client)
 
 
 @pytest.fixture

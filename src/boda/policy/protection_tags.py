@@ -133,6 +133,54 @@ def close_over_graph(images: Sequence[EcrImage], seeds: Mapping[str, Iterable[T]
     return {d: frozenset(labels) for d, labels in out.items() if labels}
 
 
+def seed_labels(
+    windows: Mapping[str, Iterable[str]],
+    *,
+    pins: Iterable[str] = (),
+    running: Iterable[str] = (),
+    env_tags: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, set[str]]:
+    """The labels of each digest before the graph: every environment whose window (current and
+    rollback digests) holds it, `pin`, `run`, and every environment whose tag in the registry names
+    it (strategy `tags`: what the registry says is deployed, ledger or not)."""
+    out: dict[str, set[str]] = {}
+    for env, digests in (*windows.items(), *(env_tags or {}).items()):
+        for digest in digests:
+            out.setdefault(digest, set()).add(env)
+    for label, digests in ((PIN, pins), (RUN, running)):
+        for digest in digests:
+            out.setdefault(digest, set()).add(label)
+    return out
+
+
+def retirees(
+    scheme: TagScheme,
+    images: Sequence[EcrImage],
+    labels: Mapping[str, Collection[str]],
+    *,
+    promoted: Collection[str],
+    held: Collection[str] = (),
+    keep_labels: Collection[str] = (),
+) -> frozenset[str]:
+    """The digests `untag_replaced` untags: promoted once, holding no label now (so they left every
+    window and are neither pinned nor running), not `held` otherwise (an environment tag in the
+    registry names them: drift), still tagged, and carrying no stale protection tag of a label in
+    `keep_labels`. Their tagged referrers and children go with them unless protected themselves."""
+
+    def doubtful(image: EcrImage) -> bool:
+        owned = [scheme.parse(t) for t in image.tags if scheme.owns(t, image.digest)]
+        return any(parsed is not None and parsed[0] in keep_labels for parsed in owned)
+
+    by_digest = {image.digest: image for image in images}
+
+    def retirable(digest: str) -> bool:
+        image = by_digest[digest]
+        return bool(image.tags) and digest not in labels and digest not in held and not doubtful(image)
+
+    seeds = {d: {"retire"} for d in by_digest if d in promoted and retirable(d)}
+    return frozenset(d for d in close_over_graph(images, seeds) if retirable(d))
+
+
 # --------------------------------------------------------------------------- what a sync does
 
 

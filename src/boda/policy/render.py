@@ -11,8 +11,8 @@ images per repository by default; the quota can be raised, not to a billion). Th
     2..k   tagged <env>, one per environment tag (strategy `tags`), or `*` in an environment's
            repository (strategy `repos`, where every tagged image is an environment's): what the
            registry itself says is deployed, shielded even if the tag moved outside boda
-    (k+1)  tagged `keep-*`, archive storage, sinceImageTransitioned 999999999 days: only when the
-           user's rules expire archived images
+    then   the same selections in archive storage (sinceImageTransitioned 999999999 days), only
+           when the user's rules expire archived images
     then   the user's rules, in their order, renumbered after the shields.
 
 Shield rules carry the description prefix `SHIELD_MARK`, so a rendered policy read back from ECR can
@@ -72,13 +72,13 @@ def shields_for(
 ) -> list[Shield]:
     """The shield rules of one repository: protection tags first, then what the registry's own
     environment tags name (`env_tags` in the app's repository, `every_tag` in an environment's
-    repository), then, when the user's rules expire archived images, protection tags in archive."""
+    repository); when the user's rules expire archived images, the same again in archive."""
     shields = [Shield(protection_pattern, "images boda protects (protection tags)")]
     if every_tag:
         shields.append(Shield("*", "every tagged image of an environment's repository"))
     shields += [Shield(tag, f"the image environment tag {tag} names") for tag in env_tags]
     if archive:
-        shields.append(Shield(protection_pattern, "archived images boda protects", "archive"))
+        shields += [Shield(s.pattern, f"archived: {s.why}", "archive") for s in list(shields)]
     return shields
 
 

@@ -28,7 +28,6 @@ from boda.errors import BodaError, Conflict, DigestMismatch, NotFound, RegistryE
 from boda.policy.image import EcrImage
 from boda.policy.plan import Protection, direct_protections
 from boda.policy.protection_tags import (
-    PIN,
     RUN,
     SyncPlan,
     TagScheme,
@@ -36,6 +35,8 @@ from boda.policy.protection_tags import (
     close_over_graph,
     mutability_change,
     plan_sync,
+    retirees,
+    seed_labels,
 )
 from boda.registry.base import ImageLister, LifecyclePolicyStore, TagMutability, TagMutabilityStore
 from boda.runtime.base import RuntimeUnavailable
@@ -113,21 +114,24 @@ def read_state(
     inventory = read_inventory(ctx, app, repo)
     images = inventory.images
     apps = apps_sharing(ctx, repo, app)
-    seeds: dict[str, set[str]] = {}
-    current_envs: set[str] = set()
+    windows: dict[str, list[str]] = {}
+    pins: set[str] = set()
     for name in apps:
         facts = ledger_facts(ctx, name)
-        current_envs |= set(facts.current)
         for env, digest in facts.current.items():
-            seeds.setdefault(digest, set()).add(env)
+            windows.setdefault(env, []).append(digest)
         for env, digests in facts.rollback.items():
-            for digest in digests:
-                seeds.setdefault(digest, set()).add(env)
-        for digest in facts.pins:
-            seeds.setdefault(digest, set()).add(PIN)
+            windows.setdefault(env, []).extend(digests)
+        pins |= set(facts.pins)
+    current_envs = {env for env, digests in windows.items() if digests}
     held_running = runtime_holds(running, repo) if running is not None else {}
-    for digest in held_running:
-        seeds.setdefault(digest, set()).add(RUN)
+    env_tags: dict[str, list[str]] = {}
+    if ctx.config.strategy == "tags" and repo == ctx.config.repository_for(app, None):
+        names = {env.name for env in ctx.config.environments}
+        for image in images:
+            for tag in set(image.tags) & names:
+                env_tags.setdefault(tag, []).append(image.digest)
+    seeds = seed_labels(windows, pins=pins, running=held_running, env_tags=env_tags)
     labels = close_over_graph(images, seeds)
 
     merged = merged_facts(ctx, apps)
@@ -144,53 +148,19 @@ def read_state(
     state = RepoState(repo, images, labels, protected, keep)
     state.notes += [f"drift: {d.text}" for d in drift]
     if ctx.config.untag_replaced and running is not None:
-        state.retire = _retired(ctx, apps, state, {d for d, found in tagged.items() if _env_tag(found)})
+        state.retire = _retired(ctx, apps, state)
     return state
 
 
-def _env_tag(found: Sequence[Protection]) -> bool:
-    return any(p.kind == "env-tag" for p in found)
-
-
-def _retired(ctx: Context, apps: Sequence[str], state: RepoState, env_tagged: set[str]) -> frozenset[str]:
-    """Digests that left every window: promoted once (by any app sharing the repository), holding
-    no label now, named by no environment tag (strategy `tags`; in an environment's repository of
-    strategy `repos` every digest is tagged, and those tags are what goes), and carrying no stale
-    tag of an environment the ledger knows nothing current of. Their tagged referrers and children
-    go with them unless protected themselves."""
-    scheme_ = scheme(ctx)
+def _retired(ctx: Context, apps: Sequence[str], state: RepoState) -> frozenset[str]:
+    """What `untag_replaced` untags in the repository (protection_tags.retirees): digests promoted
+    by any app sharing it that hold no label now (a digest an environment tag names holds that
+    environment's label). In an environment's repository of strategy `repos` every digest is
+    tagged, and those tags are what goes: they hold nothing back there."""
     promoted: set[str] = set()
     for name in apps:
         promoted |= {str(p.digest) for p in ctx.ledger.iter_promotions(name)}
-    if ctx.config.strategy != "tags":
-        env_tagged = set()
-
-    def doubtful(image: EcrImage) -> bool:
-        return any(
-            scheme_.owns(t, image.digest) and (scheme_.parse(t) or ("", ""))[0] in state.keep_labels
-            for t in image.tags
-        )
-
-    seeds = {
-        image.digest: {"retire"}
-        for image in state.images
-        if image.digest in promoted
-        and image.digest not in state.labels
-        and image.digest not in env_tagged
-        and image.tags
-        and not doubtful(image)
-    }
-    spread = close_over_graph(state.images, seeds)
-    by_digest = {image.digest: image for image in state.images}
-    return frozenset(
-        d
-        for d in spread
-        if d not in state.labels
-        and d not in state.protected
-        and by_digest[d].tags
-        and d not in env_tagged
-        and not doubtful(by_digest[d])
-    )
+    return retirees(scheme(ctx), state.images, state.labels, promoted=promoted, keep_labels=state.keep_labels)
 
 
 def protected(
@@ -262,8 +232,14 @@ def sync(
             if on_runtime_failure == "raise":
                 raise
             running, report.incomplete = None, exc.message
+        if running is not None and running.skipped:
+            # What a skipped runtime runs is unknown in this run: its tags stay, nothing is untagged.
+            report.incomplete = f"runtime {running.skipped[0]} skipped by request"
         for repo in repos:
             state = read_state(ctx, app, repo, running)
+            if running is not None and running.skipped:
+                state.keep_labels |= {RUN}
+                state.retire = frozenset()
             report.notes += state.notes
             plan = plan_sync(
                 scheme(ctx),
@@ -289,7 +265,18 @@ def sync(
                 detail=plan.to_json(),
                 intent=intent,
             )
+        if running is not None and not running.skipped:
+            _close_earlier(ctx, app, actor)
     return report
+
+
+def _close_earlier(ctx: Context, app: str, actor: str) -> None:
+    """A complete sync leaves the tags as they must be: it completes any sync interrupted before."""
+    for intent in ctx.ledger.open_intents(app):
+        if intent.action == "protection-tags":
+            ctx.ledger.resolve_intent(
+                intent, resolution="done", by=actor, reason="a later complete sync brought the tags in line"
+            )
 
 
 def sync_app(

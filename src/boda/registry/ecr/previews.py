@@ -71,7 +71,8 @@ class Previews:
         except ClientError as exc:
             return RegistryPreview(False, reason=_why(exc))
         except BotoCoreError as exc:
-            return RegistryPreview(False, reason=f"ECR's preview is unreachable: {type(exc).__name__}")
+            detail = " ".join(str(exc).split())[:200]
+            return RegistryPreview(False, reason=f"ECR's preview could not be asked: {detail}")
 
     def _rows(self, client: ECRClient, repo: str, page: Any) -> list[PreviewRow]:
         rows: list[PreviewRow] = []
