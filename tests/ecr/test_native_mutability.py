@@ -111,3 +111,31 @@ def test_repositories_boda_creates_in_native_mode_get_the_protection_filter(
         assert isinstance(ctx.registry, LifecyclePolicyStore)
         assert ctx.registry.ensure_repository(f"{APP}-dev") is True
     assert mutability(ecr_client, f"{APP}-dev") == ("IMMUTABLE_WITH_EXCLUSION", ["keep-*"])
+
+
+def test_untagging_in_an_immutable_repository_without_filters_stops_safely(
+    tmp_path: Path, boda: Any, ecr_like_client: Any
+) -> None:
+    """The untag flow must move a last tag, which an IMMUTABLE repository refuses: the sync stops
+    with one line (exit 5), the image keeps a protection tag (still shielded), nothing is deleted,
+    and once `put --render` set the exclusion filters its sync completes the untag."""
+    project = make_project(tmp_path, boda, ecr_like_client)
+    d1, d2, d3 = (project.build(n) for n in range(1, 4))
+    for n in (1, 2, 3):
+        project.promote(n, "dev")  # d1 leaves dev's window (depth 1); no untag_replaced yet
+    ecr_like_client.put_image_tag_mutability(repositoryName=APP, imageTagMutability="IMMUTABLE")
+    write_config(project.root, promotion={"untag_replaced": True})
+
+    failed = project.boda("ecr", "sync", APP)
+    assert failed.code == 5 and "immutable" in failed.err and "exclusion" in failed.err, failed.err
+    images = project.images()
+    assert set(images) == {d1, d2, d3}
+    assert [t for t in images[d1] if KEEP.parse(t)], images[d1]  # still shielded
+    with project.ledger() as ledger:
+        assert [i.action for i in ledger.open_intents(APP)] == ["protection-tags"]
+
+    put = project.ok("ecr", "policy", "put", APP, "--render")
+    assert put["mutability"]["to"]["mutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert project.images()[d1] == set() and set(project.images()) == {d1, d2, d3}
+    with project.ledger() as ledger:
+        assert ledger.open_intents(APP) == []

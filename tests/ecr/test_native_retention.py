@@ -103,6 +103,12 @@ def test_untag_replaced_untags_what_left_every_window_and_deletes_nothing(untagg
     untagging.ok("unpin", APP, d2)
     images = untagging.images()
     assert images[d2] == set() and set(images) == {d1, d2, d3, d4}
+    # Untagged on purpose is not drift; neither is an image ECR's own policy expired since.
+    untagging.client.batch_delete_image(repositoryName=APP, imageIds=[{"imageDigest": d1}])
+    assert untagging.ok("verify", APP)["ok"] is True
+    untagging.client.batch_delete_image(repositoryName=APP, imageIds=[{"imageTag": commit(4)[:8]}])
+    drift = untagging.boda("verify", APP, "--json")  # a commit tag removed by hand still is
+    assert drift.code == 5 and [d["where"] for d in drift.json["drifts"]] == [f"{APP}:{commit(4)[:8]}"]
 
 
 def test_plain_moto_deletes_an_image_whose_last_tag_moves_and_boda_stops(

@@ -106,10 +106,17 @@ class RepoState:
 
 
 def read_state(
-    ctx: Context, app: str, repo: str, running: RuntimeScan | None, *, now: datetime | None = None
+    ctx: Context,
+    app: str,
+    repo: str,
+    running: RuntimeScan | None,
+    *,
+    now: datetime | None = None,
+    retire: bool = False,
 ) -> RepoState:
-    """What `repo` holds and what must stay there. `running` None: the runtimes could not be read
-    (no `run` labels, nothing retired)."""
+    """What `repo` holds and what must stay there; with `retire`, also what `untag_replaced` untags.
+    `running` None: the runtimes could not be read (no `run` labels, nothing retired); a runtime
+    skipped by request: its `run` tags stay and nothing is retired."""
     now = now or datetime.now(UTC)
     inventory = read_inventory(ctx, app, repo)
     images = inventory.images
@@ -145,9 +152,11 @@ def read_state(
     }
     protected = {d: list(found) for d, found in close_over_graph(images, direct).items()}
     keep = frozenset(e.name for e in ctx.config.environments) - current_envs
+    if running is not None and running.skipped:
+        keep |= {RUN}
     state = RepoState(repo, images, labels, protected, keep)
     state.notes += [f"drift: {d.text}" for d in drift]
-    if ctx.config.untag_replaced and running is not None:
+    if retire and ctx.config.untag_replaced and running is not None and not running.skipped:
         state.retire = _retired(ctx, apps, state)
     return state
 
@@ -236,10 +245,7 @@ def sync(
             # What a skipped runtime runs is unknown in this run: its tags stay, nothing is untagged.
             report.incomplete = f"runtime {running.skipped[0]} skipped by request"
         for repo in repos:
-            state = read_state(ctx, app, repo, running)
-            if running is not None and running.skipped:
-                state.keep_labels |= {RUN}
-                state.retire = frozenset()
+            state = read_state(ctx, app, repo, running, retire=True)
             report.notes += state.notes
             plan = plan_sync(
                 scheme(ctx),

@@ -75,11 +75,16 @@ def verify(
     # (kind, repository, tag-or-digest, expected digest)
     checks: list[tuple[str, str, str, str]] = []
     # Images boda expired on purpose are gone with their tags; that is not drift.
-    expired = {
-        (str(e.detail.get("repository")), str(e.digest))
-        for e in ctx.ledger.events(app)
-        if e.action == "expire"
+    events = ctx.ledger.events(app)
+    expired = {(str(e.detail.get("repository")), str(e.digest)) for e in events if e.action == "expire"}
+    # Native retention: digests `untag_replaced` untagged on purpose lost their commit tag too.
+    expired |= {
+        (str(e.detail.get("repository")), str(item.get("digest")))
+        for e in events
+        if e.action == "protection-tags"
+        for item in e.detail.get("untag") or []
     }
+    native = config.retention.mode == "native"
     for build in ctx.ledger.list_builds(app):
         if (app_repo, str(build.digest)) not in expired:
             checks.append(("commit-tag", app_repo, config.commit_tag_for(build.commit), str(build.digest)))
@@ -102,6 +107,9 @@ def verify(
         found = str(head.digest) if head else None
         if found == expected:
             return None
+        gone = native and kind == "commit-tag" and found is None
+        if gone and registry.manifest_head(repo, expected) is None:
+            return None  # ECR's own lifecycle policy expired the image: what native retention is for
         sep = "@" if ref.startswith("sha") and ":" in ref else ":"
         return Drift(kind, f"{repo}{sep}{ref}", expected, found)
 
