@@ -173,6 +173,12 @@ def test_render_put_and_check(native: Native, tmp_path: Path) -> None:
     assert check.json["violations"] == []
     assert check.json["ecr_preview"][0]["available"] is False
 
+    # A policy without boda's shields is refused in native mode; a rendered one, saved, is proved.
+    raw = native.boda("ecr", "policy", "put", APP, "--policy", str(user))
+    assert raw.code == 3 and "--render" in raw.err
+    saved = tmp_path / "rendered.json"
+    saved.write_text(printed.out)
+    assert native.ok("ecr", "policy", "put", APP, "--policy", str(saved))["policy"] == doc
     # Rendering again from the stored policy gives the same document (shields recognised).
     again = native.boda("ecr", "policy", "render", APP)
     assert again.code == 0 and json.loads(again.out) == doc

@@ -12,10 +12,18 @@ from typing import Any
 
 from boda.errors import PolicyError, Refused, RegistryError, UsageError
 from boda.policy.document import parse_policy
-from boda.policy.render import Rendered, Violation, prove, render_policy, shields_for, user_rules
+from boda.policy.render import (
+    SHIELD_COUNT,
+    Rendered,
+    Violation,
+    prove,
+    render_policy,
+    shields_for,
+    user_rules,
+)
 from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context, check_app, identity
-from boda.services.native_retention import prepare, protected, require_native, scheme, sync
+from boda.services.native_retention import is_native, prepare, protected, require_native, scheme, sync
 
 
 def _ecr(ctx: Context) -> LifecyclePolicyStore:
@@ -57,8 +65,9 @@ def get_policy(ctx: Context, app: str, *, env: str | None = None) -> dict[str, A
 def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) -> dict[str, Any]:
     """Validate `policy` with boda's validator, then store it on the app's repository.
 
-    Invalid text raises PolicyError (exit 2) and nothing is written. A missing repository is
-    created first, with the configured settings.
+    Invalid text raises PolicyError (exit 2) and nothing is written. In native retention the policy
+    is also proved on the live images (Refused, exit 3, when it would expire a protected image). A
+    missing repository is created first, with the configured settings.
     """
     repo = _repository(ctx, app, env)
     try:
@@ -69,6 +78,20 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
         parsed = parse_policy(text)
     except PolicyError as exc:
         raise PolicyError(f"{policy}: {exc.message}", hint="nothing was written to ECR") from exc
+    if is_native(ctx):
+        # Native retention: the policy deletes on its own. It must shield the protection tags first
+        # (a rendered policy, saved from `render`), and it is proved before it is stored.
+        first = parsed.rules[0]
+        if first.tag_pattern_list != (scheme(ctx).pattern,) or first.count_number < SHIELD_COUNT:
+            raise Refused(
+                f"{policy}: in native retention a policy must start with boda's shield of the"
+                f" protection tags ({scheme(ctx).pattern}); nothing was written",
+                hint=f"put it with `boda ecr policy put {app} --render --policy {policy}`",
+            )
+        state = protected(ctx, app, repo)
+        violations = prove(parsed, state.images, state.protected, datetime.now(UTC))
+        if violations:
+            raise _unproved(app, repo, violations, scheme(ctx).pattern, rendered=False)
     registry = _ecr(ctx)
     registry.ensure_repository(repo)
     registry.put_lifecycle_policy(repo, text)
@@ -170,16 +193,23 @@ def render(
     )
 
 
-def _unproved(app: str, repo: str, violations: list[Violation], pattern: str) -> Refused:
+def _unproved(
+    app: str, repo: str, violations: list[Violation], pattern: str, *, rendered: bool = True
+) -> Refused:
     untagged = [v for v in violations if not any(t.startswith(pattern[:-1]) for t in v.tags)]
     shown = "; ".join(v.text for v in violations[:3])
     more = f" (and {len(violations) - 3} more)" if len(violations) > 3 else ""
+    if not rendered:
+        hint = f"render it with boda's shields: `boda ecr policy put {app} --render --policy FILE`"
+    elif untagged:
+        hint = f"run `boda ecr sync {app}`: those images lack their protection tags"
+    else:
+        hint = "report this: a shielded image would still be expired"
+    what = "the rendered policy" if rendered else "the policy"
     return Refused(
-        f"{repo}: the rendered policy would expire {len(violations)} protected image(s): {shown}{more};"
+        f"{repo}: {what} would expire {len(violations)} protected image(s): {shown}{more};"
         " nothing was written",
-        hint=f"run `boda ecr sync {app}`: those images lack their protection tags"
-        if untagged
-        else "report this: a shielded image would still be expired",
+        hint=hint,
         reasons=tuple(v.text for v in violations),
     )
 
