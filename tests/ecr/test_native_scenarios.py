@@ -19,7 +19,7 @@ from boda.errors import RegistryError
 from boda.registry.ecr import EcrRegistry
 from boda.types import OCI_INDEX, Digest, Manifest
 from fixtures.moto import HOST, make_manifest, seed_image
-from fixtures.native import APP, KEEP, SEED_POLICY, Native, commit, make_project
+from fixtures.native import APP, KEEP, SEED_POLICY, Native, commit, make_project, write_config
 
 pytestmark = pytest.mark.ecr
 
@@ -235,3 +235,62 @@ def test_a_ledger_that_lost_an_environments_history_removes_none_of_its_tags(
     project.promote(2, "dev")
     assert KEEP.tag("prd", d1) in project.images()[d1]
     assert Digest.parse(d1)  # still there, still tagged
+
+
+def test_strategy_repos_environment_repositories(tmp_path: Path, boda: Any, ecr_like_client: Any) -> None:
+    """Strategy `repos`: an environment's repository holds what was promoted there, each under its
+    commit tag, and every tagged image there is deployed (issue "In use means in use"). Its rendered
+    policy shields every tag (`*`), so only untag_replaced lets the policy take what left every window.
+
+    MOTO-NO-V2: a promotion's copy into the environment's repository needs the registry API, which
+    moto lacks; the copies are seeded with put_image (what the copy writes) and the promotions
+    recorded in the ledger as boda records them."""
+    root = tmp_path / "project"
+    root.mkdir()
+    write_config(root, strategy="repos", promotion={"untag_replaced": True})
+    ecr_like_client.create_repository(repositoryName=APP)
+    ecr_like_client.create_repository(repositoryName=f"{APP}-dev")
+    project = Native(root, boda, ecr_like_client)
+    manifests = [seed_image(ecr_like_client, APP, make_manifest(f"repos {n}"), f"ci-{n}") for n in (1, 2, 3)]
+    for n, manifest in enumerate(manifests, start=1):
+        project.ok("build", APP, "--commit", commit(n), "--digest", str(manifest.digest))
+    d1, d2, d3 = (str(m.digest) for m in manifests)
+    previous = None
+    for n, manifest in enumerate(manifests[:2], start=1):
+        seed_image(ecr_like_client, f"{APP}-dev", manifest, commit(n)[:8])
+        with project.ledger() as ledger, ledger.promotion_lock(APP, "dev") as tx:
+            tx.record_promotion(
+                digest=manifest.digest,
+                commit=commit(n),
+                reference=f"{HOST}/{APP}-dev@{manifest.digest}",
+                by="ci",
+                kind="promote",
+                reason=None,
+                expected_previous=previous,
+            )
+        previous = manifest.digest
+    project.ok("ecr", "sync", APP)
+    dev = project.images(f"{APP}-dev")
+    assert dev == {d1: {commit(1)[:8], KEEP.tag("dev", d1)}, d2: {commit(2)[:8], KEEP.tag("dev", d2)}}
+    assert KEEP.tag("dev", d1) in project.images()[d1]  # the build repository too
+
+    rendered = project.boda("ecr", "policy", "render", APP, "--env", "dev")
+    assert rendered.code == 0, rendered.err
+    patterns = [r["selection"].get("tagPatternList") for r in json.loads(rendered.out)["rules"]]
+    assert patterns[:2] == [["keep-*"], ["*"]]
+
+    seed_image(ecr_like_client, f"{APP}-dev", manifests[2], commit(3)[:8])
+    with project.ledger() as ledger, ledger.promotion_lock(APP, "dev") as tx:
+        tx.record_promotion(
+            digest=manifests[2].digest,
+            commit=commit(3),
+            reference=f"{HOST}/{APP}-dev@{d3}",
+            by="ci",
+            kind="promote",
+            reason=None,
+            expected_previous=previous,
+        )
+    project.ok("ecr", "sync", APP)  # d1 left dev's window: untagged in both repositories
+    assert project.images(f"{APP}-dev")[d1] == set() and project.images()[d1] == set()
+    assert project.images(f"{APP}-dev")[d2] == {commit(2)[:8], KEEP.tag("dev", d2)}
+    assert len(project.images(f"{APP}-dev")) == 3 and len(project.images()) == 3
