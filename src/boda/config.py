@@ -58,6 +58,8 @@ class Retention:
     min_age: timedelta = timedelta(days=1)
     age_from: str = "push"
     policy: Path | None = None
+    #: How old an unreferenced blob of the OCI layout must be before expiry frees it.
+    blob_grace: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -397,7 +399,7 @@ class _Parser:
 
     def _retention(self, data: Mapping[str, Any]) -> Retention:
         at: list[str | int] = ["retention"]
-        self._unknown(data, {"rollback_depth", "min_age", "age_from", "policy"}, at)
+        self._unknown(data, {"rollback_depth", "min_age", "age_from", "policy", "blob_grace"}, at)
         depth = data.get("rollback_depth", 3)
         if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_ROLLBACK_DEPTH:
             raise self.fail(f"must be a whole number from 0 to {MAX_ROLLBACK_DEPTH}", [*at, "rollback_depth"])
@@ -413,7 +415,14 @@ class _Parser:
         if policy is not None and (not isinstance(policy, str) or not policy):
             raise self.fail("must be the path of an ECR lifecycle policy JSON file", [*at, "policy"])
         base = self.path.resolve().parent
-        return Retention(depth, min_age, age_from, (base / policy) if policy else None)
+        grace_text = data.get("blob_grace", "1h")
+        if not isinstance(grace_text, str):
+            raise self.fail('must be a duration such as "0s", "10m" or "1h"', [*at, "blob_grace"])
+        try:
+            grace = parse_duration(grace_text)
+        except ValueError as exc:
+            raise self.fail(str(exc), [*at, "blob_grace"]) from exc
+        return Retention(depth, min_age, age_from, (base / policy) if policy else None, grace)
 
     def _evidence(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
         """(extra kinds, signing key, verification keys) of `[evidence]`."""
