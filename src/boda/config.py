@@ -69,6 +69,8 @@ class Retention:
     min_age: timedelta = timedelta(days=1)
     age_from: str = "push"
     policy: Path | None = None
+    #: How old an unreferenced blob of the OCI layout must be before expiry frees it.
+    blob_grace: timedelta = timedelta(hours=1)
     mode: str = "boda"
     protection_prefix: str = DEFAULT_PROTECTION_PREFIX
 
@@ -426,9 +428,8 @@ class _Parser:
 
     def _retention(self, data: Mapping[str, Any]) -> Retention:
         at: list[str | int] = ["retention"]
-        self._unknown(
-            data, {"rollback_depth", "min_age", "age_from", "policy", "mode", "protection_prefix"}, at
-        )
+        known = {"rollback_depth", "min_age", "age_from", "policy", "blob_grace", "mode", "protection_prefix"}
+        self._unknown(data, known, at)
         depth = data.get("rollback_depth", 3)
         if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_ROLLBACK_DEPTH:
             raise self.fail(f"must be a whole number from 0 to {MAX_ROLLBACK_DEPTH}", [*at, "rollback_depth"])
@@ -452,7 +453,14 @@ class _Parser:
                 [*at, "protection_prefix"],
             )
         base = self.path.resolve().parent
-        return Retention(depth, min_age, age_from, (base / policy) if policy else None, mode, prefix)
+        grace_text = data.get("blob_grace", "1h")
+        if not isinstance(grace_text, str):
+            raise self.fail('must be a duration such as "0s", "10m" or "1h"', [*at, "blob_grace"])
+        try:
+            grace = parse_duration(grace_text)
+        except ValueError as exc:
+            raise self.fail(str(exc), [*at, "blob_grace"]) from exc
+        return Retention(depth, min_age, age_from, (base / policy) if policy else None, grace, mode, prefix)
 
     def _check_native(
         self,

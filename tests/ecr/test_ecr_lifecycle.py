@@ -202,3 +202,21 @@ def test_gc_plan_and_apply_never_delete_protected_images(project: EcrProject, tm
     assert project.digests() == {d1, d2, d3, d4} - expiring
     assert project.tags()["dev"] == d2
     assert project.ok("verify", APP)["ok"] is True
+
+
+def test_gc_apply_deletes_in_batches_of_a_hundred(project: EcrProject, tmp_path: Path) -> None:
+    """150 builds, a policy keeping one: 149 expiries in 2 BatchDeleteImage calls, not 149."""
+    from boda.config import load_config
+    from boda.services.build import record_build
+    from boda.services.context import Context
+
+    policy = tmp_path / "keep-one.json"
+    policy.write_text(json.dumps(KEEP_ONE))
+    with Context(load_config(project.root / "boda.toml"), create_ledger=True) as ctx:
+        for n in range(150):
+            manifest = seed_image(project.client, APP, make_manifest(f"bulk {n}"), f"ci-{n}")
+            record_build(ctx, APP, commit=f"{n:04d}" + "cd" * 18, digest=str(manifest.digest))
+    result = project.ok("gc", "apply", APP, "--yes", "--policy", str(policy))
+    assert len(result["deleted"]) == 149
+    assert result["delete_calls"] == 2
+    assert len(project.digests()) == 1

@@ -43,9 +43,13 @@ def test_status_text_shows_every_previous_digest_asked_for(p: Project) -> None:
 
 
 def test_verify_counts_in_words(p: Project) -> None:
+    from boda.cli.render import plural
+
+    assert (plural(1, "check"), plural(2, "check"), plural(0, "check")) == ("1 check", "2 checks", "0 checks")
     app = p.app("web")
     p.build(app, 0)
-    assert p.boda("verify", app).out.strip().endswith("(1 check)")
+    run = p.boda("verify", app, "--json")
+    assert p.boda("verify", app).out.strip().endswith(f"({plural(run.json['checked'], 'check')})")
 
 
 def test_a_mistyped_app_gets_a_suggestion(p: Project) -> None:

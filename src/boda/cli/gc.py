@@ -10,6 +10,7 @@ import click
 
 from boda.cli.render import emit, note, short, table, when
 from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
+from boda.errors import EXIT_UNAVAILABLE
 
 
 def _reason_text(reason: dict[str, Any]) -> str:
@@ -90,11 +91,16 @@ def apply_text(data: dict[str, Any]) -> str:
     """What one app's apply did (or, dry run, its plan)."""
     if not data["applied"]:
         return plan_text(data["plan"])
-    return "\n".join(
-        [f"deleted {x['repository']}@{x['digest']}" for x in data["deleted"]]
-        + [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in data["skipped"]]
-        + [f"{len(data['deleted'])} deleted, {len(data['skipped'])} skipped"]
-    )
+    gone = " (already gone: an answer was lost, or it was removed meanwhile)"
+    lines = [
+        f"deleted {x['repository']}@{x['digest']}" + (gone if x["already_gone"] else "")
+        for x in data["deleted"]
+    ]
+    lines += [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in data["skipped"]]
+    lines += [f"NOT DELETED {x['repository']}@{x['digest']}: {x['reason']}" for x in data["failed"]]
+    lines += [f"freed {n} unreferenced blobs of {repo}" for repo, n in data["collected_blobs"].items()]
+    counts = f"{len(data['deleted'])} deleted, {len(data['skipped'])} skipped, {len(data['failed'])} refused"
+    return "\n".join([*lines, counts])
 
 
 @gc.command("apply")
@@ -120,17 +126,21 @@ def gc_apply(
     name = _one_or_all(app, all_apps)
     progress = note if sys.stderr.isatty() else None
     with open_context() as ctx:
-        results = [
-            r.to_json() for r in apply_each(ctx, name, yes=yes, policy=policy_path, by=by, progress=progress)
-        ]
+        done = apply_each(
+            ctx, name, yes=yes, policy=policy_path, by=by, progress=progress, skip_runtimes=skip_runtimes
+        )
+        results = [r.to_json() for r in done]
     if not yes:
         note("dry run: nothing deleted; pass --yes to apply this plan")
     data: Any = results[0] if name is not None else {"results": results}
+    refused = any(r["failed"] for r in results)
     emit(
         data,
         as_json,
         lambda d: "\n\n".join(f"{r['plan']['app']}\n{apply_text(r)}" for r in d.get("results", [d])),
     )
+    if refused:
+        raise SystemExit(EXIT_UNAVAILABLE)  # the registry refused some deletions: each is listed
 
 
 @click.command()

@@ -287,3 +287,42 @@ def verify(app: str, deep: bool, runtimes: bool, skip_runtimes: tuple[str, ...],
 
 
 COMMANDS = [build, evidence, promote, rollback, status, history, whereis, verify]
+
+
+def events_text(data: dict[str, Any]) -> str:
+    """The event log as a table."""
+    return table(
+        ["AT", "ACTION", "APP", "ENV", "DIGEST", "BY", "REASON"],
+        [
+            [
+                when(e["at"]),
+                e["action"],
+                e["app"],
+                e["env"] or "-",
+                short(e["digest"]),
+                e["by"],
+                e["reason"] or "",
+            ]
+            for e in data["events"]
+        ],
+    )
+
+
+@click.command()
+@click.argument("app", required=False)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events (default: all).")
+@click.option(
+    "--action", "actions", multiple=True, help="Only events of this kind (repeatable): expire, pin, ..."
+)
+@json_option
+def events(app: str | None, limit: int | None, actions: tuple[str, ...], as_json: bool) -> None:
+    """The event log of APP (or of every app), newest first: builds, promotions, evidence, pins,
+    expiries, repairs."""
+    from boda.services.events import events as run
+
+    with open_context() as ctx:
+        data = run(ctx, app, limit=limit, actions=actions).to_json()
+    emit(data, as_json, events_text)
+
+
+COMMANDS.append(events)

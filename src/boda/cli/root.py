@@ -90,6 +90,8 @@ COMMAND_MODULES = {
     "history": "lifecycle",
     "whereis": "lifecycle",
     "verify": "lifecycle",
+    "repair": "repair",
+    "events": "lifecycle",
     "digest": "crane",
     "copy": "crane",
     "tags": "crane",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import Conflict, NotFound, UsageError
+from boda.ledger import check_text
 from boda.registry.copy import copy_image
 from boda.services.context import Context, check_app, check_commit, identity
 from boda.types import Digest, Reference, validate_tag
@@ -72,11 +73,12 @@ def record_build(
     """
     check_app(app)
     commit = check_commit(commit)
-    actor = identity(by)
+    actor = check_text(identity(by), "the name of who acts") or ""
     external, local_ref = _source(ctx, app, image, digest)
     registry = ctx.registry
     repo = ctx.config.repository_for(app, None)
     tag = ctx.config.commit_tag_for(commit)
+    ctx.ledger.check_writable()
     copied_from = None
     if external is not None:
         from boda.registry import open_registry  # a second registry: opened only when named
@@ -86,6 +88,7 @@ def record_build(
             resolved = _resolve(src, external.repository, external.identifier, str(external))
             _refuse_if_recorded_elsewhere(ctx, app, commit, resolved)
             _refuse_if_tag_moves(ctx, repo, tag, resolved)
+            ctx.ledger.claim_repository(repo, app=app, env=None, by=actor)
             copy_image(src, external.repository, str(resolved), registry, repo, tag, expect=resolved)
             copied_from = str(external.with_digest(resolved))
         finally:
@@ -94,7 +97,9 @@ def record_build(
     else:
         resolved = _resolve(registry, repo, local_ref, f"{ctx.reference(repo)}: image {local_ref}")
         _refuse_if_recorded_elsewhere(ctx, app, commit, resolved)
-        if _refuse_if_tag_moves(ctx, repo, tag, resolved) is None:
+        present = _refuse_if_tag_moves(ctx, repo, tag, resolved)
+        ctx.ledger.claim_repository(repo, app=app, env=None, by=actor)
+        if present is None:
             copy_image(registry, repo, str(resolved), registry, repo, tag, expect=resolved)
     reference = ctx.reference(repo, digest=resolved)
     build, created = ctx.ledger.record_build(

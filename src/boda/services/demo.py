@@ -30,7 +30,8 @@ MARKER = ".boda-demo"
 # The demo expires right away (min_age 0s) with a policy that keeps only the newest image, so that
 # what survives is exactly what boda protects.
 DEMO_CONFIG = SAMPLE_CONFIG.replace('min_age = "1d"', 'min_age = "0s"').replace(
-    '# policy = "lifecycle.json"', 'policy = "lifecycle.json"'
+    '# policy = "lifecycle.json"',
+    'policy = "lifecycle.json"\nblob_grace = "0s"                            # the demo frees layers at once',
 )
 RUTHLESS_POLICY = {
     "rules": [

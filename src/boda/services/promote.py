@@ -1,59 +1,28 @@
 """Gated promotion and rollback: the same digest, moved between environments, verified.
 
 A promotion checks its gate (the digest is or was current upstream and has passing evidence
-there for every required kind), then, holding the environment's lock in the ledger, writes the
-registry (strategy `tags`: move the environment tag; `repos`: copy by digest into the environment's
-repository and tag it with the commit tag), reads the digest back, and only then records it.
+there for every required kind), then places it (boda.services.placement: under the apps' locks,
+strategy `tags` moves the environment tag, `repos` copies by digest into the environment's
+repository under the commit tag; the digest is read back; all or none, with intents).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.config import Environment
 from boda.errors import NotFound, Refused, UsageError
-from boda.registry.copy import copy_image
 from boda.services.context import Context, identity
 from boda.services.evidence import latest_per_kind
 from boda.services.expired import expiries, holders
+from boda.services.placement import FORCE, PROMOTE, ROLLBACK, Placement, place
 from boda.types import Digest, is_digest
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Promotion
     from boda.services.attest import PendingPromotion
-
-PROMOTE, ROLLBACK, FORCE = "promote", "rollback", "force"
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One app's digest placed in one environment."""
-
-    app: str
-    env: str
-    digest: Digest
-    commit: str | None
-    reference: str
-    kind: str
-    previous: Digest | None
-    changed: bool
-    copy: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "app": self.app,
-            "env": self.env,
-            "digest": str(self.digest),
-            "commit": self.commit,
-            "reference": self.reference,
-            "kind": self.kind,
-            "previous": str(self.previous) if self.previous else None,
-            "changed": self.changed,
-            "copy": self.copy,
-        }
 
 
 def gate_failures(ctx: Context, app: str, env: Environment, digest: Digest) -> list[str]:
@@ -130,7 +99,7 @@ def promote(
         )
     kind = FORCE if blocked else PROMOTE
     statements = _sign(ctx, sign, builds, env, kind, actor, reason)
-    placements = _place(ctx, builds, env, kind, actor, reason, concurrency)
+    placements = place(ctx, builds, env, kind, actor, reason, concurrency=concurrency)
     _publish(ctx, statements, placements)
     _follow(ctx, placements, actor)  # native retention: protection tags follow (see _follow)
     return PromotionResult(to, tuple(placements))
@@ -187,7 +156,7 @@ def rollback(
         raise NotFound(f"no build of {app} has digest {target}")
     actor = identity(by)
     statements = _sign(ctx, sign, builds[:1], environment, ROLLBACK, actor, reason)
-    placements = _place(ctx, builds[:1], environment, ROLLBACK, actor, reason)
+    placements = place(ctx, builds[:1], environment, ROLLBACK, actor, reason)
     _publish(ctx, statements, placements)
     _follow(ctx, placements, actor)  # native retention: protection tags follow (see _follow)
     return placements[0]
@@ -261,124 +230,3 @@ def _rollback_target(ctx: Context, app: str, to: str) -> Digest:
     if ":" in to or is_digest(to):
         return Digest.parse(to)
     return ctx.find_build(app, commit=to).digest
-
-
-def _place(
-    ctx: Context,
-    builds: Sequence[Build],
-    env: Environment,
-    kind: str,
-    actor: str,
-    reason: str | None,
-    concurrency: int = 8,
-) -> list[Placement]:
-    """Holding the environment locks of every app: write the registry (concurrently for a
-    release), read each digest back, and record what landed.
-
-    If some registry writes fail, the ones that succeeded are still recorded (the ledger always
-    says what the registry says) and the first failure is raised afterwards.
-    """
-    with ctx.ledger.promotion_locks([(b.app, env.name) for b in builds]) as txs:
-        currents = [tx.current() for tx in txs]
-
-        def registry_work(build: Build) -> dict[str, Any] | BaseException:
-            try:
-                return _write_registry(ctx, build, env.name)
-            except Exception as exc:  # reported after the others are recorded
-                return exc
-
-        if len(builds) == 1:
-            outcomes = [registry_work(builds[0])]
-        else:
-            from concurrent.futures import ThreadPoolExecutor  # releases only
-
-            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(builds)))) as pool:
-                outcomes = list(pool.map(registry_work, builds))
-        placements = []
-        for build, tx, current, outcome in zip(builds, txs, currents, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                continue
-            reference = ctx.reference(ctx.config.repository_for(build.app, env.name), digest=build.digest)
-            previous = current.digest if current else None
-            changed = previous != build.digest
-            if changed:
-                tx.record_promotion(
-                    digest=build.digest,
-                    commit=build.commit,
-                    reference=reference,
-                    by=actor,
-                    kind=kind,
-                    reason=reason,
-                    expected_previous=previous,
-                )
-            placements.append(
-                Placement(
-                    build.app,
-                    env.name,
-                    build.digest,
-                    build.commit,
-                    reference,
-                    kind,
-                    previous,
-                    changed,
-                    outcome,
-                )
-            )
-    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failure is not None:
-        raise failure
-    return placements
-
-
-def _sources(ctx: Context, app: str, env: str) -> list[str]:
-    """Where a copy into `env`'s repository may come from (strategy `repos`), in order: the
-    environment's own repository (a rollback finds its digest there), the build repository, the
-    upstream environments' nearest first, then every other environment's."""
-    sources = [ctx.config.repository_for(app, env), ctx.config.repository_for(app, None)]
-    upstream = ctx.config.environment(env).after
-    while upstream is not None:
-        sources.append(ctx.config.repository_for(app, upstream))
-        upstream = ctx.config.environment(upstream).after
-    sources += [ctx.config.repository_for(app, e.name) for e in ctx.config.environments]
-    return list(dict.fromkeys(sources))
-
-
-def _write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
-    """Make the registry say that `build` is current in `env`; return the copy report.
-
-    The digest is read back by the copy itself: the digest the registry reports for the manifest
-    it stored (the PUT's Docker-Content-Digest, ECR's imageId), or the destination's HEAD when it
-    already held the digest; anything but the built digest raises DigestMismatch, and then the
-    ledger records nothing.
-    """
-    registry = ctx.registry
-    app_repo = ctx.config.repository_for(build.app, None)
-    if ctx.config.strategy == "tags":
-        try:
-            report = copy_image(
-                registry, app_repo, str(build.digest), registry, app_repo, env, expect=build.digest
-            )
-        except NotFound as exc:
-            raise NotFound(
-                f"{build.digest} of {build.app} is no longer in {ctx.reference(app_repo)}", hint=exc.message
-            ) from exc
-        return report.to_json()
-    env_repo = ctx.config.repository_for(build.app, env)
-    tag = ctx.config.commit_tag_for(build.commit)
-    for source in _sources(ctx, build.app, env):
-        try:
-            report = copy_image(
-                registry,
-                source,
-                str(build.digest),
-                registry,
-                env_repo,
-                tag,
-                expect=build.digest,
-                referrers=ctx.config.copy_referrers,
-                overwrite=False,
-            )
-        except NotFound:
-            continue
-        return report.to_json()
-    raise NotFound(f"{build.digest} of {build.app} is in none of its repositories any more")

@@ -17,7 +17,8 @@ from boda.services.runtime_scan import scan
 class Drift:
     """One disagreement between the registry and the ledger."""
 
-    kind: str  # "environment" | "commit-tag" | "missing" | "missing-manifest" | "missing-blob"
+    #: environment | commit-tag | missing | missing-manifest | missing-blob | open-intent
+    kind: str
     where: str
     expected: str
     found: str | None
@@ -88,7 +89,13 @@ def verify(
     for build in ctx.ledger.list_builds(app):
         if (app_repo, str(build.digest)) not in expired:
             checks.append(("commit-tag", app_repo, config.commit_tag_for(build.commit), str(build.digest)))
-    for env, current in ctx.ledger.current_all(app).items():
+    current_all = ctx.ledger.current_all(app)
+    if config.strategy == "tags":
+        # An environment tag the ledger knows nothing about is drift too (a promotion by hand).
+        for environment in config.environments:
+            if environment.name not in current_all:
+                checks.append(("environment", app_repo, environment.name, ""))
+    for env, current in current_all.items():
         digest = str(current.digest)
         if config.strategy == "tags":
             checks.append(("environment", app_repo, env, digest))
@@ -105,7 +112,7 @@ def verify(
         except NotFound:
             head = None
         found = str(head.digest) if head else None
-        if found == expected:
+        if found == (expected or None):
             return None
         gone = native and kind == "commit-tag" and found is None
         if gone and registry.manifest_head(repo, expected) is None:
@@ -115,7 +122,20 @@ def verify(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         drifts = tuple(d for d in pool.map(run, checks) if d is not None)
-    checked = len(checks)
+    intents = ctx.ledger.open_intents(app)
+    drifts += tuple(
+        Drift(
+            "open-intent",
+            f"intent {i.id}: {i.action} {i.env or ''} {i.digest.short if i.digest else ''}".replace(
+                "  ", " "
+            ),
+            "closed",
+            None,
+            f"announced {i.at:%Y-%m-%d %H:%M} UTC by {i.by} and never completed",
+        )
+        for i in intents
+    )
+    checked = len(checks) + 1
     targets: dict[tuple[str, str], str] = in_use(ctx, app) if deep else {}
     if runtime:
         running = scan(ctx, app, skip=skip_runtimes)
