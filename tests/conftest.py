@@ -21,6 +21,7 @@ SERVICE_FIXTURES = {
     "own_registry": "registry",
     "postgres_admin_url": "postgres",
     "moto_endpoint": "ecr",
+    "ecr_semantics_endpoint": "ecr",
 }
 
 

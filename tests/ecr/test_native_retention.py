@@ -228,3 +228,17 @@ def test_native_commands_refuse_outside_native_mode(tmp_path: Path, boda: Any, e
     ):
         result = project.boda(*args)
         assert result.code == 2 and "native" in result.err, args
+
+
+def test_gc_apply_refuses_in_native_mode(native: Native, tmp_path: Path) -> None:
+    """ECR's policy is the only thing that deletes: boda's own expiry refuses, plans still show."""
+    for n in range(1, 4):
+        native.build(n)
+    native.promote(1, "dev")
+    before = native.images()
+    policy = tmp_path / "keep-one.json"
+    policy.write_text(json.dumps(SEED_POLICY))
+    run = native.boda("gc", "apply", APP, "--yes", "--policy", str(policy))
+    assert run.code == 3 and "native" in run.err and len(run.err.strip().splitlines()) == 1
+    assert native.images() == before
+    assert native.boda("gc", "plan", APP, "--policy", str(policy)).code == 0

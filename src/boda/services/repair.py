@@ -123,6 +123,7 @@ class _Fixer:
         self.reason = reason
         self.keep_registry = keep_registry
         self.done: list[Repaired] = []
+        self.synced = False
 
     def _note(self, kind: str, where: str, action: str, detail: str) -> None:
         self.done.append(Repaired(self.app, kind, where, action, detail))
@@ -145,6 +146,13 @@ class _Fixer:
             self._placement_intent(intent)
         elif intent.action == "expire":
             self._expire_intent(intent)
+        elif intent.action == "protection-tags":
+            if not self.synced:
+                from boda.services.native_retention import sync  # ECR only: imported when needed
+
+                sync(self.ctx, self.app, by=self.actor)  # a complete sync closes the interrupted ones
+                self.synced = True
+            self._note("intent", f"intent {intent.id}", "recorded", "protection tags synced again")
         else:
             self._note("intent", f"intent {intent.id}", "left", f"unknown action {intent.action!r}")
 

@@ -23,7 +23,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from boda.errors import NotFound
+from boda.errors import NotFound, Refused
 from boda.ledger import check_text
 from boda.policy.plan import PlanEntry
 from boda.registry.base import BatchDelete, BlobCollector
@@ -80,6 +80,12 @@ def apply(
     """
     if yes:
         require_known_app(ctx, app)
+        if ctx.config.retention.mode == "native":
+            raise Refused(
+                f"retention mode is native: ECR's own lifecycle policy expires {app}'s images, not boda",
+                hint="keep the protection tags current with `boda ecr sync APP` and the policy with"
+                " `boda ecr policy put APP --render`; gc plan still shows what boda's rules would do",
+            )
     expiry = plan(ctx, app, policy=policy, progress=progress, skip_runtimes=skip_runtimes)
     result = ApplyResult(expiry, applied=yes)
     if not yes or not expiry.expiring:
