@@ -41,6 +41,9 @@ def serve(host: str, port: int, allow_hosts: tuple[str, ...]) -> None:
     for name in allow_hosts:
         if not name.strip() or any(c.isspace() or c in "/?#@" for c in name):
             raise UsageError(f"--allow-host {name!r}: expected a host name, optionally with :PORT")
+    from boda import deadline
+
+    deadline.clear()  # a server runs until stopped; each request is bounded by its timeouts
     config = load_config((click.get_current_context().find_root().obj or {}).get("config"))
     policy = HostPolicy(host, port, tuple(n.strip().lower() for n in allow_hosts))
     note(f"boda: serving {config.path} on http://{host}:{port}/ (read-only; answers {policy.describe()})")
