@@ -9,7 +9,7 @@ the app answers only the Host names it is served as (`hosts`).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Annotated, Any, TypeVar
@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from boda import __version__
@@ -35,6 +35,7 @@ from boda.services import status as status_service
 from boda.services import verify as verify_service
 from boda.services.context import Context
 from boda.services.expiry import plan as expiry_plan
+from boda.services.history import PAGE_SIZE, entry_json, stream_history
 from boda.services.policy_eval import parse_now
 from boda.web.answers import MAX_AGE_S, Answers
 from boda.web.hosts import HostCheck, HostPolicy
@@ -180,8 +181,33 @@ def create_app(
     def history(
         app: str, env: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None
     ) -> Response:
-        """Every promotion and rollback, newest first (the newest `limit` when given)."""
-        return json_answer(call(lambda ctx: status_service.history(ctx, app, env, limit=limit).to_json()))
+        """Every promotion and rollback, newest first (the newest `limit` when given), streamed as
+        the ledger is read a page at a time; the app and environment are checked first."""
+        borrowed = resources.context()
+        ctx = borrowed.__enter__()
+        try:
+            found = stream_history(ctx, app, env, limit=limit)
+        except BaseException as exc:
+            borrowed.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+        def body() -> Iterator[bytes]:
+            try:
+                yield b'{"app":' + _dumps(found.app) + b',"entries":['
+                separator = b""
+                batch: list[bytes] = []
+                for promotion in found.entries:
+                    batch.append(_dumps(entry_json(promotion)))
+                    if len(batch) == PAGE_SIZE:
+                        yield separator + b",".join(batch)
+                        separator, batch = b",", []
+                if batch:
+                    yield separator + b",".join(batch)
+                yield b"]}"
+            finally:
+                borrowed.__exit__(None, None, None)
+
+        return StreamingResponse(body(), media_type="application/json")
 
     @app.get("/api/apps/{app:path}/verify")
     def verify(app: str) -> Response:
