@@ -20,13 +20,12 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
 from boda import deadline
 from boda.errors import RegistryError
 from boda.registry._auth import SCOPES, RegistryAuth
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._errors import shown_url, status_error, transport_error
+from boda.registry._httpx import httpx
 from boda.registry._retry import BODY_LIMIT, READ_BODY, BodyTooLarge, RetryPolicy, RetryTransport
 from boda.registry.base import RegistryStats
 

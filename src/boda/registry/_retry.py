@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpx
-
 from boda import deadline
 from boda.registry._errors import shown_url
+from boda.registry._httpx import httpx
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-
 from boda.errors import (
     DigestMismatch,
     NotFound,
@@ -34,6 +32,7 @@ from boda.errors import (
 from boda.registry._auth import repository_scope
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
+from boda.registry._httpx import httpx
 from boda.registry._manifests import served_manifest
 from boda.registry.base import ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
