@@ -15,7 +15,7 @@ GC_REPO = "gc/app"
 KEEP_NEWEST = 100
 #: main just before issue 15.2 (inventory from the ledger and a manifest cache): the code path
 #: `gc plan` took before, run side by side from a copy of its source.
-BEFORE_REF = "e274d67"
+BEFORE_REF = "942c18b"
 
 
 def _before_source() -> Path | None:

@@ -650,4 +650,9 @@ age_from = "push"                            # or "promotion": age counts from t
 #                                            # retention); boda tags what it protects "keep-..."
 # With mode = "native", add under [promotion]: untag_replaced = true to untag digests that left
 # every rollback window (neither pinned nor running), for an "expire untagged" rule to remove.
+
+# How long one command may take: every registry request ends by then, however slowly a registry
+# answers ("90s", "10m", "1h" or "off"; BODA_DEADLINE wins).
+# [limits]
+# deadline = "30m"
 """
