@@ -404,7 +404,7 @@ def render(r: dict[str, Any]) -> str:
             out += [
                 "Before/after, same run: httpx imports its own command-line client (`httpx._main`: click,"
                 " pygments, rich) whenever those are installed (here they are, as dev tools); boda now keeps"
-                " it from doing so (`boda/registry/__init__.py`). Both rows run the same boda through"
+                " it from doing so (`boda/registry/_httpx.py`). Both rows run the same boda through"
                 " `python -c`; *before* imports httpx first, the way it loads itself.",
                 "",
                 "| command | to first request |",

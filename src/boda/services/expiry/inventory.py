@@ -132,15 +132,15 @@ class _Manifests:
         self._cache = cache
         # Filled from several threads: a dict's get and set are atomic, and two threads reading
         # the same manifest at once only cost one extra read.
-        self._memo: dict[Digest, Manifest] = {}
+        self._memo: dict[str, Manifest] = {}  # by hex digest (hashing a str is cheapest)
 
     def cached(self, digest: Digest) -> Manifest | None:
         """The manifest if this inventory or the cache has it (no request)."""
-        found = self._memo.get(digest)
+        found = self._memo.get(digest.hex)
         if found is None and self._cache is not None:
             found = self._cache.get(digest)
             if found is not None:
-                self._memo[digest] = found
+                self._memo[digest.hex] = found
         return found
 
     def get(self, digest: Digest) -> Manifest:
@@ -150,7 +150,7 @@ class _Manifests:
             found = self._registry.manifest_get(self._repo, str(digest))
             if self._cache is not None:
                 self._cache.put(found)
-            self._memo[digest] = found
+            self._memo[digest.hex] = found
         return found
 
     def close(self) -> None:
@@ -194,9 +194,10 @@ def _tagged(
     resolved: list[tuple[str, Digest, str, int]] = []
     asking: list[str] = []
     reading: list[tuple[str, Digest]] = []
+    cached = manifests.cached
     for tag in tags:
         recorded = known.get(tag)
-        manifest = manifests.cached(recorded) if recorded is not None else None
+        manifest = cached(recorded) if recorded is not None else None
         if manifest is not None:
             resolved.append((tag, manifest.digest, manifest.media_type, manifest.size))
         elif recorded is not None:
