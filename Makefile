@@ -31,6 +31,7 @@ test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 bench: $(STAMP) system-deps
+	@scripts/ensure-system-packages.sh wrk
 	$(BIN)/python bench/run.py
 
 clean:

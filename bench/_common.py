@@ -222,6 +222,8 @@ def request_kind(method: str, uri: str) -> str:
         kind = "manifest"
     elif path.endswith("/tags/list"):
         kind = "tags"
+    elif "/referrers/" in path:
+        kind = "referrers"
     else:
         kind = "other"
     return f"{method} {kind}"

@@ -45,7 +45,7 @@ def main() -> int:
                 fn()
                 times.append(time.perf_counter() - started)
             out[name] = times
-        out["history_entries"] = len(history(ctx, app)["entries"])
+        out["history_entries"] = len(history(ctx, app).entries)
     print(json.dumps(out))
     return 0
 

@@ -18,6 +18,9 @@ POLICY_BUDGET_S = 3.0  # evaluate() on 1M images, in-process
 POLICY_PROCESS_BUDGET_S = 10.0  # the whole `boda policy eval` process on 1M images
 POLICY_VS_JSON_LOAD = 4.0  # the whole process on 300k images, against json.load of the file
 POLICY_RSS_PER_FILE = 6.0  # peak memory on 300k images, against the file's size
+GC_COLD_BUDGET_S = 2.0
+GC_WARM_BUDGET_S = 0.5
+SERVE_P95_BUDGET_S = 0.050
 LAMBDA_OPS = frozenset(
     {
         "ListFunctions",
@@ -53,6 +56,82 @@ def _ratio(a: float, b: float) -> str:
 
 def _kinds(kinds: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in kinds.items()) or "-"
+
+
+def _gc_plan_table(gc: dict[str, Any]) -> list[str]:
+    """Section 6's `gc plan` lines: cold, warm and the code path before issue 15.2."""
+    out = [
+        f"### `boda gc plan` of an app boda built {gc['images']:,} times",
+        "",
+        f"{gc['images']:,} images in one repository, each under the commit tag boda wrote, every build"
+        " recorded in the ledger, three environment tags (dev, stg, prd); policy: keep the newest"
+        f" {gc['keep']}. Cold = the manifest cache emptied before each run; the last line is main before"
+        " issue 15.2, run from a copy of its source on the same registry and ledger. Requests are counted"
+        " by the registry; `--json` reports its own count (`requests`).",
+        "",
+        "| run | wall median (range) | CPU | requests (registry) | reported | by kind | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, t in gc["tools"].items():
+        out.append(
+            f"| {name} | {_range(t['wall'])} | {fmt_s(_med(t['cpu']))} | {_range(t['requests'], '')} |"
+            f" {t.get('requests_reported', '–')} | {_kinds(t.get('kinds') or {})} |"
+            f" {_range(t['rss'], 'MiB')} |"
+        )
+    return [*out, ""]
+
+
+def _history_stream_table(streams: dict[str, Any]) -> list[str]:
+    """Section 5's history lines: time to the first byte, to the end, and peak memory."""
+    if not streams:
+        return []
+    out = [
+        "`boda history team/big` (100,000 entries) as a process: first byte of output, last byte, peak RSS.",
+        "",
+        "| backend | run | first byte | whole | peak RSS | output |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, runs in streams.items():
+        for name, r in runs.items():
+            out.append(
+                f"| {backend} | {name} | {_range(r['first_byte'])} | {_range(r['wall'])} |"
+                f" {_range(r['rss_mib'], 'MiB')} | {fmt_bytes(r['bytes'])} |"
+            )
+    return [*out, ""]
+
+
+def _serve_peers(servers: dict[str, Any]) -> str:
+    peers = [
+        f"{name}: p95 {fmt_s(r['p95'])}, {r['per_second']:.0f}/s"
+        for name, r in servers.items()
+        if name != "boda serve" and "p95" in r
+    ]
+    return f" (same run — {'; '.join(peers)})" if peers else ""
+
+
+def _serve_table(serve: dict[str, Any]) -> list[str]:
+    """Section 5's load lines: 50 concurrent clients on one app's status."""
+    if not serve:
+        return []
+    tool = next((r.get("tool") for servers in serve.values() for r in servers.values() if r.get("tool")), "?")
+    out = [
+        f"`boda serve` under load: 50 concurrent clients ({tool}, keep-alive) each asking"
+        " `/api/apps/team/svc00/status` again as soon as answered, for a fixed time, on 127.0.0.1; the"
+        " load generator shares the machine's CPUs with the server.",
+        "",
+        "| backend | server | requests/s | p50 | p95 | p99 | max | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, servers in serve.items():
+        for name, r in servers.items():
+            if "p95" not in r:
+                out.append(f"| {backend} | {name} | {r.get('error', 'failed')} | | | | | |")
+                continue
+            out.append(
+                f"| {backend} | {name} | {r['per_second']:.0f} | {fmt_s(r['p50'])} | {fmt_s(r['p95'])} |"
+                f" {fmt_s(r['p99'])} | {fmt_s(r['max'])} | {r['errors'] + r['non2xx']} |"
+            )
+    return [*out, ""]
 
 
 def _goal(met: bool | None, text: str, why: str) -> str:
@@ -320,7 +399,36 @@ def render(r: dict[str, Any]) -> str:
         ]
         for err_name, err in s.get("errors", {}).items():
             out.append(f"- {err_name}: {err}")
-        for key, title in (("importtime_help", "`-m boda --help`"), ("importtime_copy", "`-m boda copy …`")):
+        pair = s.get("httpx_cli_pair") or {}
+        if pair:
+            out += [
+                "Before/after, same run: httpx imports its own command-line client (`httpx._main`: click,"
+                " pygments, rich) whenever those are installed (here they are, as dev tools); boda now keeps"
+                " it from doing so (`boda/registry/_httpx.py`). Both rows run the same boda through"
+                " `python -c`; *before* imports httpx first, the way it loads itself.",
+                "",
+                "| command | to first request |",
+                "|---|---|",
+                *[f"| {name} | {_range(series)} |" for name, series in pair.items()],
+                "",
+            ]
+        if s.get("imports"):
+            out += [
+                "What the pieces cost, each `python -c 'import …'` as a whole process (the interpreter floor"
+                " included):",
+                "",
+                "| import | whole process |",
+                "|---|---|",
+                f"| nothing (`python -c pass`) | {_range(s['python_floor'])} |",
+                *[f"| {name} | {_range(series)} |" for name, series in s["imports"].items()],
+                "| **`boda status shop/web` on the demo ledger** (whole command) |"
+                f" {_range(s.get('status_demo'))} (CPU {fmt_s(_med(s.get('status_demo_cpu')))}) |",
+                "",
+            ]
+        keys = [("importtime_help", "`-m boda --help`"), ("importtime_copy", "`-m boda copy …`")]
+        if s.get("importtime_status"):
+            keys.append(("importtime_status", "`-m boda status …`"))
+        for key, title in keys:
             it = s[key]
             out += [
                 "",
@@ -336,6 +444,17 @@ def render(r: dict[str, Any]) -> str:
                 ],
             ]
         out.append("")
+        if s.get("status_demo"):
+            status_wall = _med(s["status_demo"])
+            goals.append(
+                _goal(
+                    status_wall <= STARTUP_BUDGET_S,
+                    "15.6: `boda status` on the demo ledger within 100 ms, whole process",
+                    f"{fmt_s(status_wall)} median, CPU {fmt_s(_med(s.get('status_demo_cpu')))}"
+                    f" (interpreter floor {fmt_s(_med(s['python_floor']))});"
+                    " it imports no HTTP client (tests/unit/test_startup_offline_commands.py)",
+                )
+            )
         copy_first = _med(fr.get("boda copy"))
         goals.append(
             _goal(
@@ -475,6 +594,19 @@ def render(r: dict[str, Any]) -> str:
                     f" {fmt_s(_med(ip['ledger.previous_digests x envs (depth 3)']))} |"
                 )
         out.append("")
+        out += _history_stream_table(s.get("history_stream") or {})
+        out += _serve_table(s.get("serve") or {})
+        for backend, servers in (s.get("serve") or {}).items():
+            served = servers.get("boda serve") or {}
+            if "p95" in served:
+                goals.append(
+                    _goal(
+                        served["p95"] <= SERVE_P95_BUDGET_S,
+                        f"15.4: `/api/apps/APP/status` p95 within 50 ms at 50 concurrent clients ({backend})",
+                        f"p95 {fmt_s(served['p95'])}, p50 {fmt_s(served['p50'])},"
+                        f" {served['per_second']:.0f} requests/s" + _serve_peers(servers),
+                    )
+                )
         if "postgres_error" in s:
             out.append(f"PostgreSQL not measured: {s['postgres_error']}")
         if "writers" in s:
@@ -545,6 +677,28 @@ def render(r: dict[str, Any]) -> str:
                     f" ({ratio:.3f}×)",
                 )
             )
+        gc = s.get("gc_plan")
+        if gc:
+            out += _gc_plan_table(gc)
+            cold = gc["tools"].get("boda gc plan, cold (empty manifest cache)")
+            warm = gc["tools"].get("boda gc plan, warm")
+            if cold and warm:
+                goals.append(
+                    _goal(
+                        _med(cold["wall"]) <= GC_COLD_BUDGET_S,
+                        f"15.2: `gc plan` of a {gc['images']:,}-tag repository within 2 s cold",
+                        f"{fmt_s(_med(cold['wall']))} ({_med(cold['requests']):.0f} requests: a manifest GET"
+                        " per recorded build the cache lacks; the distribution API reads none in bulk)",
+                    )
+                )
+                goals.append(
+                    _goal(
+                        _med(warm["wall"]) <= GC_WARM_BUDGET_S,
+                        f"15.2: `gc plan` of a {gc['images']:,}-tag repository within 0.5 s warm",
+                        f"{fmt_s(_med(warm['wall']))} (CPU {fmt_s(_med(warm['cpu']))};"
+                        f" {_med(warm['requests']):.0f} requests)",
+                    )
+                )
 
     # -- 7
     if "7" in sec:

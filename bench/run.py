@@ -130,7 +130,11 @@ def main() -> int:
             "5",
             "ledger",
             lambda: section_ledger(
-                runs, 100_000 if quick else 1_000_000, 10_000 if quick else 100_000, 50 if quick else 200
+                runs,
+                100_000 if quick else 1_000_000,
+                10_000 if quick else 100_000,
+                50 if quick else 200,
+                serve_seconds=5.0 if quick else 10.0,
             ),
         )
         section(

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH, BODA, DATA, PYTHON, Series, log, run
+from _common import BENCH, BODA, DATA, PYTHON, Series, free_port, log, run
+from sec_inventory import BEFORE_REF, _before_source
+from serve_load import load
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "boda_bench"
@@ -86,6 +88,110 @@ def _measure(config: Path, apps: list[str], runs: int) -> dict[str, Any]:
     return out
 
 
+def _first_byte(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(seconds to the first byte of stdout, seconds to the end, bytes) of one process."""
+    import os
+    import subprocess
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.read(1)
+    at_first = time.perf_counter() - started
+    size = len(first) + len(proc.stdout.read())
+    proc.wait()
+    return at_first, time.perf_counter() - started, size
+
+
+def _history_stream(config: Path, app: str, runs: int) -> dict[str, Any]:
+    """`boda history APP --json` streamed, beside the code before issue 15.5 (built whole, then printed)."""
+    cases: dict[str, tuple[list[str], dict[str, str]]] = {
+        "boda history --json (streamed)": ([BODA, "--config", str(config), "history", app, "--json"], {}),
+        "boda history --jsonl": ([BODA, "--config", str(config), "history", app, "--jsonl"], {}),
+    }
+    before = _before_source()
+    if before is not None:
+        cases[f"boda history --json before 15.5 ({BEFORE_REF}: built whole)"] = (
+            [PYTHON, "-m", "boda", "--config", str(config), "history", app, "--json"],
+            {"PYTHONPATH": str(before)},
+        )
+    out: dict[str, Any] = {}
+    for name, (cmd, env) in cases.items():
+        first, total, rss = Series(), Series(), Series()
+        size = 0
+        for _ in range(runs):
+            at_first, at_end, size = _first_byte(cmd, env)
+            first.add(at_first)
+            total.add(at_end)
+            rss.add(run(cmd, env=env).check().rss_mib)
+        out[name] = {
+            "first_byte": first.to_json(),
+            "wall": total.to_json(),
+            "rss_mib": rss.to_json(),
+            "bytes": size,
+        }
+    return out
+
+
+def _serving(config: Path, app: str, seconds: float) -> dict[str, Any]:
+    """50 concurrent clients on /api/apps/APP/status of `boda serve` (answers reused, and not), and of
+    the server before issue 15.4 (a context per request), each started on a free port."""
+    import subprocess
+
+    import httpx
+
+    servers: dict[str, tuple[list[str], dict[str, str]]] = {
+        "boda serve": ([BODA, "--config", str(config), "serve", "--port", "{port}"], {}),
+        "boda serve, no answer reused": (
+            [PYTHON, str(BENCH / "serve_uncached.py"), str(config), "{port}"],
+            {},
+        ),
+    }
+    before = _before_source()
+    if before is not None:
+        servers[f"boda serve before 15.4 ({BEFORE_REF}: a context per request)"] = (
+            [PYTHON, "-m", "boda", "--config", str(config), "serve", "--port", "{port}"],
+            {"PYTHONPATH": str(before)},
+        )
+    out: dict[str, Any] = {}
+    for name, (template, env) in servers.items():
+        port = free_port()
+        cmd = [part.replace("{port}", str(port)) for part in template]
+        import os
+
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+        )
+        url = f"http://127.0.0.1:{port}/api/apps/{app}/status"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                out[name] = {"error": "the server did not answer within 30 s"}
+                continue
+            load(url, 50, 2.0)  # warm-up: connections, pools, caches
+            out[name] = load(url, 50, seconds)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return out
+
+
 def _writers(url: str, n: int, count: int, same_pair: bool) -> dict[str, Any]:
     import subprocess
 
@@ -126,7 +232,9 @@ def _writers(url: str, n: int, count: int, same_pair: bool) -> dict[str, Any]:
     }
 
 
-def section_ledger(runs: int, promotions: int, builds: int, writer_count: int) -> dict[str, Any]:
+def section_ledger(
+    runs: int, promotions: int, builds: int, writer_count: int, serve_seconds: float = 10.0
+) -> dict[str, Any]:
     result: dict[str, Any] = {"promotions": promotions, "builds": builds, "backends": {}}
     apps = ["team/svc00", "team/big"]
     # SQLite: cached between bench runs (same sizes → same file)
@@ -147,6 +255,9 @@ def section_ledger(runs: int, promotions: int, builds: int, writer_count: int) -
     sqlite_cfg = _config(DATA / "projects" / "ledger-sqlite", f"sqlite:///{db}")
     result["backends"]["SQLite"] = _measure(sqlite_cfg, apps, runs)
     result["sqlite_bytes"] = db.stat().st_size
+    log("  SQLite: history streamed, and served under load")
+    result["history_stream"] = {"SQLite": _history_stream(sqlite_cfg, "team/big", runs)}
+    result["serve"] = {"SQLite": _serving(sqlite_cfg, "team/svc00", serve_seconds)}
 
     why_not = _postgres_ok()
     if why_not is not None:
@@ -158,6 +269,8 @@ def section_ledger(runs: int, promotions: int, builds: int, writer_count: int) -
     pg_cfg = _config(DATA / "projects" / "ledger-pg", url)
     log("  PostgreSQL: status / history")
     result["backends"]["PostgreSQL"] = _measure(pg_cfg, apps, runs)
+    log("  PostgreSQL: served under load")
+    result["serve"]["PostgreSQL"] = _serving(pg_cfg, "team/svc00", serve_seconds)
     log(f"  PostgreSQL: 8 writer processes x {writer_count} promotions")
     result["writers"] = {
         "distinct (app, env) per writer": _writers(url, 8, writer_count, same_pair=False),

@@ -2,9 +2,14 @@
 # Install the Debian packages the test suite needs (a real registry and an independent client)
 # when they are missing. Says clearly what to do where it cannot install them itself.
 set -euo pipefail
+# Extra programs named as arguments (each a Debian package of the same name) are ensured too:
+# `make bench` asks for wrk, its load generator.
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+for program in "$@"; do
+    command -v "$program" >/dev/null 2>&1 || missing+=("$program")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "boda: installing Debian packages: ${missing[*]}" >&2
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -26,6 +26,12 @@ SERVICE_FIXTURES = {
 
 
 @pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own empty manifest cache (never the user's, never another test's)."""
+    monkeypatch.setenv("BODA_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(autouse=True)
 def _markers_match_services(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that used a service without carrying its marker (fixtures requested lazily,
     through `getfixturevalue`, included)."""

@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from boda.deadline import DEFAULT as DEFAULT_DEADLINE
+from boda.deadline import parse as parse_deadline
 from boda.errors import ConfigError, NotFound, UsageError
 from boda.locations import LedgerLocation, RegistryLocation, RuntimeLocation
 from boda.types import validate_evidence_kind, validate_repository, validate_tag
@@ -76,6 +78,14 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How long a command may take (`[limits] deadline`; BODA_DEADLINE wins, see boda.deadline)."""
+
+    #: Seconds; None when the config says "off".
+    deadline: float | None = DEFAULT_DEADLINE.total_seconds()
+
+
+@dataclass(frozen=True)
 class EcrSettings:
     """Settings for repositories boda creates on ECR (strategy `repos`)."""
 
@@ -100,6 +110,7 @@ class Config:
     environments: tuple[Environment, ...] = ()
     retention: Retention = field(default_factory=Retention)
     ecr: EcrSettings = field(default_factory=EcrSettings)
+    limits: Limits = field(default_factory=Limits)
     #: Evidence kinds no environment requires but that may be recorded (`[evidence] kinds`).
     extra_evidence_kinds: tuple[str, ...] = ()
     #: The key evidence, promotions and rollbacks are signed with (`[evidence] sign`): an absolute
@@ -235,7 +246,7 @@ class _Parser:
         return None
 
     def config(self, data: Mapping[str, Any]) -> Config:
-        known = {"registry", "ledger", "promotion", "environments", "retention", "ecr", "evidence"}
+        known = {"registry", "ledger", "promotion", "environments", "retention", "ecr", "evidence", "limits"}
         self._unknown(data, known, [])
         base = self.path.resolve().parent
         registry_text = self._str(data, "registry", [], DEFAULT_REGISTRY)
@@ -278,6 +289,7 @@ class _Parser:
                         "needs a key to verify with: set [evidence] verify (or sign)",
                         ["environments", i, "requires_signed"],
                     )
+        limits = self._limits(self._table(data, "limits"))
         return Config(
             registry=registry,
             ledger=ledger,
@@ -292,6 +304,7 @@ class _Parser:
             extra_evidence_kinds=extra_kinds,
             evidence_sign=sign,
             evidence_verify=verify,
+            limits=limits,
             base_dir=base,
             path=self.path,
         )
@@ -495,6 +508,19 @@ class _Parser:
                     ["environments", i, "name"],
                 )
 
+    def _limits(self, data: Mapping[str, Any]) -> Limits:
+        at: list[str | int] = ["limits"]
+        self._unknown(data, {"deadline"}, at)
+        if "deadline" not in data:
+            return Limits()
+        text = data["deadline"]
+        if not isinstance(text, str):
+            raise self.fail('must be a duration such as "90s", "10m" or "1h", or "off"', [*at, "deadline"])
+        try:
+            return Limits(parse_deadline(text))
+        except ValueError as exc:
+            raise self.fail(str(exc), [*at, "deadline"]) from exc
+
     def _evidence(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
         """(extra kinds, signing key, verification keys) of `[evidence]`."""
         at: list[str | int] = ["evidence"]
@@ -624,4 +650,9 @@ age_from = "push"                            # or "promotion": age counts from t
 #                                            # retention); boda tags what it protects "keep-..."
 # With mode = "native", add under [promotion]: untag_replaced = true to untag digests that left
 # every rollback window (neither pinned nor running), for an "expire untagged" rule to remove.
+
+# How long one command may take: every registry request ends by then, however slowly a registry
+# answers ("90s", "10m", "1h" or "off"; BODA_DEADLINE wins).
+# [limits]
+# deadline = "30m"
 """

@@ -63,12 +63,12 @@ class Demo:
         return TestClient(create_app(load_config(self.config_path)))
 
 
-def make_demo(root: Path) -> Demo:
+def make_demo(root: Path, ledger: str | None = None) -> Demo:
     root.mkdir(parents=True)
     (root / "boda.toml").write_text(
         boda_toml(
             registry=f"oci-layout:{root}/registry",
-            ledger=f"sqlite:///{root}/ledger.db",
+            ledger=ledger or f"sqlite:///{root}/ledger.db",
             retention={"rollback_depth": 1, "min_age": "0s", "policy": "lifecycle.json"},
         )
     )
@@ -283,7 +283,7 @@ def test_serve_runs_create_app(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> N
     assert [(host, port) for _, host, port in calls] == [("127.0.0.1", 18123), ("0.0.0.0", 8080)]
     app = calls[0][0]
     assert isinstance(app, FastAPI)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:18123") as client:
         assert client.get("/api/apps").json() == {"apps": [API, WEB]}
 
 

@@ -9,6 +9,8 @@ from boda.cli.root import cli
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (see boda.errors for the codes)."""
+    from boda import deadline
+
     try:
         cli.main(args=argv, prog_name="boda", standalone_mode=False)
     except SystemExit as exc:  # click's own exits (--help, --version)
@@ -18,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
 
         args = sys.argv[1:] if argv is None else argv
         return report(exc, as_json="--json" in args[: args.index("--")] if "--" in args else "--json" in args)
+    finally:
+        deadline.clear()  # the command is over (a caller may run more in this process)
     return 0
 
 

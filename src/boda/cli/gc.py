@@ -83,7 +83,9 @@ def gc_plan(
                 ctx, name, policy=policy_path, now=when, progress=progress, skip_runtimes=skip_runtimes
             )
         ]
+        requests = ctx.registry.stats.requests if made else 0
     data: Any = made[0] if name is not None else {"plans": made}
+    data["requests"] = requests  # what reading the registry took (requests sent, retries included)
     emit(data, as_json, lambda d: "\n\n".join(f"{p['app']}\n{plan_text(p)}" for p in d.get("plans", [d])))
 
 

@@ -189,23 +189,25 @@ def status(app: str, previous: int, as_json: bool) -> None:
     emit(data, as_json, status_text)
 
 
+HISTORY_COLUMNS = ["AT", "ENV", "DIGEST", "COMMIT", "KIND", "BY", "REASON"]
+
+
+def history_row(e: dict[str, Any]) -> list[Any]:
+    """One history entry as a row of the text table."""
+    return [
+        when(e["at"]),
+        e["env"],
+        short(e["digest"]),
+        (e["commit"] or "-")[:8],
+        e["kind"],
+        e["by"],
+        e["reason"] or "",
+    ]
+
+
 def history_text(data: dict[str, Any]) -> str:
     """History as a table."""
-    return table(
-        ["AT", "ENV", "DIGEST", "COMMIT", "KIND", "BY", "REASON"],
-        [
-            [
-                when(e["at"]),
-                e["env"],
-                short(e["digest"]),
-                (e["commit"] or "-")[:8],
-                e["kind"],
-                e["by"],
-                e["reason"] or "",
-            ]
-            for e in data["entries"]
-        ],
-    )
+    return table(HISTORY_COLUMNS, [history_row(e) for e in data["entries"]])
 
 
 @click.command()
@@ -213,13 +215,31 @@ def history_text(data: dict[str, Any]) -> str:
 @click.option("--env", help="Only this environment.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries (default: all).")
 @json_option
-def history(app: str, env: str | None, limit: int | None, as_json: bool) -> None:
-    """Every promotion and rollback of APP, newest first."""
-    from boda.services.status import history as run
+@click.option("--jsonl", is_flag=True, help="Print one JSON object per entry and line (JSON Lines).")
+@click.option(
+    "--pager/--no-pager",
+    default=None,
+    help="Page the table through $PAGER (default: when stdout is a terminal).",
+)
+def history(
+    app: str, env: str | None, limit: int | None, as_json: bool, jsonl: bool, pager: bool | None
+) -> None:
+    """Every promotion and rollback of APP, newest first, printed as it is read."""
+    from boda.cli import stream
+    from boda.services.history import entry_json, stream_history
 
+    if as_json and jsonl:
+        raise click.UsageError("--json and --jsonl are two forms of one output: choose one")
     with open_context() as ctx:
-        data = run(ctx, app, env, limit=limit).to_json()
-    emit(data, as_json, history_text)
+        found = stream_history(ctx, app, env, limit=limit)
+        entries = (entry_json(p) for p in found.entries)
+        if as_json:
+            stream.write(stream.json_document({"app": found.app}, "entries", entries), pager=False)
+        elif jsonl:
+            lines = ({"app": found.app, **e} for e in entries)
+            stream.write(stream.json_lines(lines), pager=False)
+        else:
+            stream.write(stream.text_table(HISTORY_COLUMNS, (history_row(e) for e in entries)), pager=pager)
 
 
 @click.command()

@@ -57,7 +57,11 @@ def load_root_config() -> Any:
     from boda.config import load_config
 
     obj = click.get_current_context().find_root().obj or {}
-    return load_config(obj.get("config"))
+    config = load_config(obj.get("config"))
+    from boda import deadline
+
+    deadline.configure(config.limits.deadline, source="[limits] deadline")
+    return config
 
 
 def skip_runtime_option(func: F) -> F:
@@ -172,3 +176,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     expiring one that is in use.
     """
     ctx.obj = {"config": config_path}
+    from boda import deadline
+    from boda.errors import UsageError
+
+    try:
+        deadline.start()  # the config, once loaded, may set another budget (open_context)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc

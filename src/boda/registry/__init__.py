@@ -19,8 +19,9 @@ from boda.types import Reference
 if TYPE_CHECKING:
     from boda.registry.base import Registry
     from boda.registry.ecr import RepositorySettings
+    from boda.registry.manifest_cache import ManifestCache
 
-__all__ = ["open_reference", "open_registry"]
+__all__ = ["manifest_cache_for", "open_reference", "open_registry"]
 
 
 def open_registry(
@@ -54,3 +55,13 @@ def open_reference(text: str, *, insecure: bool = False) -> tuple[Registry, Refe
     """Parse an image reference and open the backend it lives in."""
     ref = Reference.parse(text)
     return open_registry(ref.registry, insecure=insecure), ref
+
+
+def manifest_cache_for(location: RegistryLocation) -> ManifestCache | None:
+    """The on-disk manifest cache for a registry (None for the OCI layout, whose manifests are
+    local files, and when `BODA_CACHE_DIR=off`)."""
+    if location.kind == "layout":
+        return None
+    from boda.registry.manifest_cache import default_manifest_cache
+
+    return default_manifest_cache()

@@ -22,11 +22,10 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from boda.errors import RegistryDenied, RegistryError
 from boda.registry._credentials import Credentials, CredentialsProvider, load_credentials
 from boda.registry._errors import one_line, shown_url, status_error
+from boda.registry._httpx import httpx
 from boda.registry._retry import replayable
 
 #: Request extension: the scopes a request needs (a tuple of `repository:NAME:ACTIONS`).

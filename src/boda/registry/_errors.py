@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from boda.errors import RegistryDenied, RegistryDiagnostic, RegistryError, RegistryNotFound
 from boda.locations import redact_url
+from boda.registry._httpx import httpx
 
 # Query parameters whose values are safe to show; every other value (`_state`, tokens) is redacted.
 SAFE_QUERY = frozenset({"mount", "from", "digest", "n", "last", "artifactType", "service", "scope"})

@@ -3,8 +3,9 @@
     Transport.request          scopes, expected statuses, byte counters, one error mapping
       httpx.Client(auth=RegistryAuth)         answers WWW-Authenticate challenges (see `_auth`)
         RetryTransport                        retries transient failures (see `_retry`)
-          counting                            every request on the wire counts once
-            HTTPTransport / TlsOnFirstUse     plain HTTP, or HTTPS verified on first use
+          deadline                            each try, and its body, ends by the command's deadline
+            counting                          every request on the wire counts once
+              HTTPTransport / TlsOnFirstUse   plain HTTP, or HTTPS verified on first use
 
 Errors are mapped in `_errors`, with redacted URLs. A per-host concurrency cap covers sending a
 request and receiving its headers (and the whole body of a non-streamed response); a streamed blob
@@ -19,12 +20,12 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
+from boda import deadline
 from boda.errors import RegistryError
 from boda.registry._auth import SCOPES, RegistryAuth
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._errors import shown_url, status_error, transport_error
+from boda.registry._httpx import httpx
 from boda.registry._retry import BODY_LIMIT, READ_BODY, BodyTooLarge, RetryPolicy, RetryTransport
 from boda.registry.base import RegistryStats
 
@@ -84,6 +85,68 @@ class _Counted(httpx.BaseTransport):
         self._inner.close()
 
 
+_TIMEOUTS = ("connect", "read", "write", "pool")
+
+
+class _Deadlined(httpx.BaseTransport):
+    """Bounds every try by what remains of the command's deadline (see `boda.deadline`): its
+    timeouts are shortened to the time left, and the body it returns is checked against the
+    clock on every chunk the network delivers, so an answer trickled a byte at a time ends too."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        left = deadline.remaining()
+        if left is None:
+            return self._inner.handle_request(request)
+        doing = f"{request.method} {shown_url(request.url)}"
+        if left <= 0:
+            raise deadline.exceeded(doing)
+        timeouts = dict(request.extensions.get("timeout") or {})
+        shortened = False
+        for name in _TIMEOUTS:
+            configured = timeouts.get(name)
+            if configured is None or configured > left:
+                timeouts[name] = left
+                shortened = True
+        request.extensions["timeout"] = timeouts
+        try:
+            response = self._inner.handle_request(request)
+        except httpx.TimeoutException as exc:
+            if shortened:
+                raise deadline.exceeded(f"{doing} (no answer yet)") from exc
+            raise
+        response.stream = _DeadlinedBody(response.stream, doing)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _DeadlinedBody(httpx.SyncByteStream):
+    """A response body that ends with DeadlineExceeded once the command's deadline has passed."""
+
+    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, doing: str) -> None:
+        assert isinstance(inner, httpx.SyncByteStream)
+        self._inner = inner
+        self._doing = doing
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                deadline.check(f"{self._doing} (reading the answer)")
+                yield chunk
+        except httpx.TimeoutException as exc:
+            left = deadline.remaining()
+            if left is not None and left <= 0:
+                raise deadline.exceeded(f"{self._doing} (reading the answer)") from exc
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class Transport:
     """One registry host's HTTP client: auth, retries, counters, errors and a concurrency cap."""
 
@@ -118,8 +181,10 @@ class Transport:
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
             auth=self.auth,
-            transport=RetryTransport(_Counted(plain, stats), self.retry),
-            mounts={"https://": RetryTransport(_Counted(TlsOnFirstUse(limits), stats), self.retry)},
+            transport=RetryTransport(_Deadlined(_Counted(plain, stats)), self.retry),
+            mounts={
+                "https://": RetryTransport(_Deadlined(_Counted(TlsOnFirstUse(limits), stats)), self.retry)
+            },
         )
 
     def __repr__(self) -> str:
@@ -186,6 +251,7 @@ class Transport:
 
     def _counting(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
+            deadline.check("sending a request body")
             self.stats.add(sent=len(chunk))
             yield chunk
 

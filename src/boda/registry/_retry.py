@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpx
-
+from boda import deadline
 from boda.registry._errors import shown_url
+from boda.registry._httpx import httpx
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,12 @@ class RetryPolicy:
         else:
             ceiling = min(MAX_BACKOFF, self.backoff * (2**attempt))
             delay = random.uniform(ceiling / 2, ceiling)
+        left = deadline.remaining()
+        if left is not None and left <= delay:
+            raise deadline.exceeded(
+                f"{request.method} {shown_url(request.url)} failed ({reason}) and a retry in"
+                f" {delay:.1f} s would end after it"
+            )
         log.debug("retrying %s %s in %.2f s after %s", request.method, shown_url(request.url), delay, reason)
         self.sleep(delay)
 

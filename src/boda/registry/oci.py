@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-
-import httpx
 
 from boda.errors import (
     DigestMismatch,
@@ -33,6 +32,7 @@ from boda.errors import (
 from boda.registry._auth import repository_scope
 from boda.registry._credentials import CredentialsProvider
 from boda.registry._http import Transport
+from boda.registry._httpx import httpx
 from boda.registry._manifests import served_manifest
 from boda.registry.base import ImageRecord, ManifestHead, RegistryStats, TagDeleted
 from boda.types import (
@@ -59,6 +59,8 @@ ANNOTATION_UNTAG_ID = "dev.boda.untag.id"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 _OCTET = "application/octet-stream"
 _MAX_PAGES = 10_000
+#: How long a repository's tag list answers `referrers` on a registry without the referrers API.
+TAG_SNAPSHOT_SECONDS = 60.0
 
 
 def _media_type(response: httpx.Response) -> str:
@@ -113,6 +115,9 @@ class OciRegistry:
         self._base = self._http.base_url
         self._referrers_api: bool | None = None
         self._fallback_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        #: repo -> (when, tags) of its last complete tag list; a write to the repository forgets it.
+        self._tag_snapshots: dict[str, tuple[float, frozenset[str]]] = {}
 
     def __repr__(self) -> str:
         return f"OciRegistry({self._base!r})"
@@ -181,6 +186,7 @@ class OciRegistry:
         return manifest
 
     def _put_manifest(self, repo: str, ref: str, manifest: Manifest) -> httpx.Response:
+        self._tag_snapshots.pop(repo, None)
         return self._http.request(
             "PUT",
             self._url(repo, "manifests", self._ref(ref)),
@@ -213,6 +219,7 @@ class OciRegistry:
             self._fallback_remove(repo, subject.digest, digest)
 
     def _delete_manifest(self, repo: str, ref: str | Digest) -> None:
+        self._tag_snapshots.pop(repo, None)
         self._http.request(
             "DELETE",
             self._url(repo, "manifests", str(ref)),
@@ -241,13 +248,23 @@ class OciRegistry:
             tags.extend(t for t in page or [] if isinstance(t, str))
             link = response.links.get("next", {}).get("url")
             url = urljoin(str(response.url), link) if link else None
+        if url is None:
+            self._tag_snapshots[repo] = (time.monotonic(), frozenset(tags))
         return sorted(set(tags))
+
+    def _listed_tags(self, repo: str) -> frozenset[str] | None:
+        """The tags of `repo`'s last complete tag list, if it is recent and no write came since."""
+        taken = self._tag_snapshots.get(repo)
+        if taken is None or time.monotonic() - taken[0] > TAG_SNAPSHOT_SECONDS:
+            return None
+        return taken[1]
 
     def tag_delete(self, repo: str, tag: str, *, keep_image: bool = True) -> TagDeleted:
         """DELETE the tag; where the registry refuses (400/405), move it to a dummy and delete that.
 
         The image stays either way (`keep_image` has nothing to refuse here)."""
         url = self._url(repo, "manifests", validate_tag(tag))
+        self._tag_snapshots.pop(repo, None)
         response = self._http.request(
             "DELETE",
             url,
@@ -404,11 +421,25 @@ class OciRegistry:
     # -- referrers ---------------------------------------------------------------------------------
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> list[Descriptor]:
-        """The referrers API while the registry has it; else the `sha256-<hex>` fallback tag."""
-        if self._referrers_api is not False:
+        """The referrers API while the registry has it; else the `sha256-<hex>` fallback tag.
+
+        Without the API, a repository whose tags were just listed (see TAG_SNAPSHOT_SECONDS) answers
+        from that list: no fallback tag, no referrers, no request. An inventory asks for the
+        referrers of every manifest right after listing the tags.
+        """
+        if self._referrers_api is None:
+            with self._probe_lock:  # one request finds out whether the registry has the API
+                if self._referrers_api is None:
+                    found = self._referrers_native(repo, digest, artifact_type)
+                    if found is not None:
+                        return found
+        if self._referrers_api:
             found = self._referrers_native(repo, digest, artifact_type)
             if found is not None:
                 return found
+        listed = self._listed_tags(repo)
+        if listed is not None and digest.tag_form not in listed:
+            return []
         try:
             index = self.manifest_get(repo, digest.tag_form)
         except NotFound:

@@ -1,18 +1,23 @@
 """The FastAPI app: parse the request, call one service, return its JSON. Read-only.
 
-Every request opens its own Context (registry and ledger) and closes it before answering.
-Errors keep the CLI's exit code in the body and map it to an HTTP status.
+One server process opens one registry client and a small pool of ledger connections, on first
+use, and shares them across requests (`resources`); they close when the server stops (the lifespan).
+Errors keep the CLI's exit code in the body and map it to an HTTP status. Served by `boda serve`,
+the app answers only the Host names it is served as (`hosts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from boda import __version__
@@ -30,7 +35,11 @@ from boda.services import status as status_service
 from boda.services import verify as verify_service
 from boda.services.context import Context
 from boda.services.expiry import plan as expiry_plan
+from boda.services.history import PAGE_SIZE, entry_json, stream_history
 from boda.services.policy_eval import parse_now
+from boda.web.answers import MAX_AGE_S, Answers
+from boda.web.hosts import HostCheck, HostPolicy
+from boda.web.resources import POOL_SIZE, Resources
 
 T = TypeVar("T")
 
@@ -49,14 +58,63 @@ def error_body(message: str, exit_code: int) -> dict[str, Any]:
     return {"error": message.splitlines()[0] if message else "error", "exit_code": exit_code}
 
 
-def create_app(config: Config) -> FastAPI:
-    """The API and dashboard over the project configured by `config`."""
-    app = FastAPI(title="boda", version=__version__, docs_url=None, redoc_url=None)
+def _dumps(data: Any) -> bytes:
+    """Compact JSON: orjson when installed (the `fast` extra), else the standard library."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(data, separators=(",", ":")).encode()
+    return orjson.dumps(data)
+
+
+def json_answer(data: Any) -> Response:
+    """A JSON answer, serialised once (FastAPI would first copy the document with jsonable_encoder)."""
+    return Response(_dumps(data), media_type="application/json")
+
+
+def create_app(
+    config: Config,
+    *,
+    hosts: HostPolicy | None = None,
+    pool_size: int = POOL_SIZE,
+    answer_age: float = MAX_AGE_S,
+) -> FastAPI:
+    """The API and dashboard over the project configured by `config`.
+
+    With `hosts`, requests for any other Host are refused (400); without, every Host is answered
+    (for an embedding server that checks Host itself, and for tests). Answers computed from the
+    ledger alone are reused while the ledger is unchanged, for at most `answer_age` seconds (0:
+    never reused).
+    """
+    resources = Resources(config, pool_size=pool_size)
+    answers = Answers(max_age=answer_age)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # As many request threads as ledger connections: more would only queue on the pool while
+        # contending for the interpreter (measured: the 95th percentile grows with idle threads).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = pool_size
+        try:
+            yield
+        finally:
+            resources.close()
+
+    app = FastAPI(title="boda", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.resources = resources
+    app.state.answers = answers
+    if hosts is not None:
+        app.add_middleware(HostCheck, policy=hosts)
     dashboard = (files("boda.web") / "static" / "dashboard.html").read_text(encoding="utf-8")
 
     def call(service: Callable[[Context], T]) -> T:
-        with Context(config) as ctx:
+        with resources.context() as ctx:
             return service(ctx)
+
+    def ledger_answer(key: tuple[str, ...], service: Callable[[Context], Any]) -> Response:
+        """The JSON answer of a service that reads only the ledger, reused while it is unchanged."""
+        with resources.context() as ctx:
+            body = answers.get(key, ctx.ledger, lambda: _dumps(service(ctx)))
+        return Response(body, media_type="application/json")
 
     @app.exception_handler(BodaError)
     async def boda_error(request: Request, exc: BodaError) -> JSONResponse:
@@ -100,38 +158,66 @@ def create_app(config: Config) -> FastAPI:
         }
 
     @app.get("/api/apps")
-    def apps() -> dict[str, Any]:
+    def apps() -> Response:
         """Every app the ledger knows."""
-        return {"apps": call(lambda ctx: ctx.ledger.apps())}
+        return ledger_answer(("apps",), lambda ctx: {"apps": ctx.ledger.apps()})
 
     @app.get("/api/whereis")
-    def whereis(
-        app: str | None = None, commit: str | None = None, digest: str | None = None
-    ) -> dict[str, Any]:
+    def whereis(app: str | None = None, commit: str | None = None, digest: str | None = None) -> Response:
         """Which environments run a build (by commit or digest) now and which ran it before."""
-        return call(lambda ctx: status_service.whereis(ctx, app, commit=commit, digest=digest).to_json())
+        return json_answer(
+            call(lambda ctx: status_service.whereis(ctx, app, commit=commit, digest=digest).to_json())
+        )
 
     @app.get("/api/apps/{app:path}/status")
-    def status(app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10) -> dict[str, Any]:
+    def status(app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10) -> Response:
         """What runs in each environment now, since when, by whom, and what ran before."""
-        return call(lambda ctx: status_service.status(ctx, app, previous=previous).to_json())
+        return ledger_answer(
+            ("status", app, str(previous)),
+            lambda ctx: status_service.status(ctx, app, previous=previous).to_json(),
+        )
 
     @app.get("/api/apps/{app:path}/history")
     def history(
         app: str, env: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None
-    ) -> dict[str, Any]:
-        """Every promotion and rollback, newest first (the newest `limit` when given)."""
-        return call(lambda ctx: status_service.history(ctx, app, env, limit=limit).to_json())
+    ) -> Response:
+        """Every promotion and rollback, newest first (the newest `limit` when given), streamed as
+        the ledger is read a page at a time; the app and environment are checked first."""
+        borrowed = resources.context()
+        ctx = borrowed.__enter__()
+        try:
+            found = stream_history(ctx, app, env, limit=limit)
+        except BaseException as exc:
+            borrowed.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+        def body() -> Iterator[bytes]:
+            try:
+                yield b'{"app":' + _dumps(found.app) + b',"entries":['
+                separator = b""
+                batch: list[bytes] = []
+                for promotion in found.entries:
+                    batch.append(_dumps(entry_json(promotion)))
+                    if len(batch) == PAGE_SIZE:
+                        yield separator + b",".join(batch)
+                        separator, batch = b",", []
+                if batch:
+                    yield separator + b",".join(batch)
+                yield b"]}"
+            finally:
+                borrowed.__exit__(None, None, None)
+
+        return StreamingResponse(body(), media_type="application/json")
 
     @app.get("/api/apps/{app:path}/verify")
-    def verify(app: str) -> dict[str, Any]:
+    def verify(app: str) -> Response:
         """Registry against ledger; drift is an answer (`ok: false`), not an error."""
-        return call(lambda ctx: verify_service.verify(ctx, app).to_json())
+        return json_answer(call(lambda ctx: verify_service.verify(ctx, app).to_json()))
 
     @app.get("/api/apps/{app:path}/gc/plan")
-    def gc_plan(app: str, now: str | None = None) -> dict[str, Any]:
+    def gc_plan(app: str, now: str | None = None) -> Response:
         """The expiry plan with the configured policy; never applied over HTTP."""
         when = parse_now(now) if now else None
-        return call(lambda ctx: expiry_plan.plan(ctx, app, now=when).to_json())
+        return json_answer(call(lambda ctx: expiry_plan.plan(ctx, app, now=when).to_json()))
 
     return app
