@@ -21,9 +21,8 @@ import boda.ledger.queries.promotions as promotion_queries
 from boda.cli import main
 from boda.config import load_config
 from boda.ledger import open_ledger
-from boda.services import status as status_service
 from boda.services.context import Context
-from boda.services.history import PAGE_SIZE
+from boda.services.history import PAGE_SIZE, entry_json
 from fixtures.config import boda_toml
 
 APP = "busy/app"
@@ -87,17 +86,22 @@ class Sink(io.TextIOBase):
         return False
 
 
+def whole(ctx: Context, app: str, env: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """The plain way: every entry read into memory at once, then one document."""
+    return {"app": app, "entries": [entry_json(p) for p in ctx.ledger.promotions(app, env, limit)]}
+
+
 def test_json_streams_the_same_document_the_service_builds(busy: Path, boda: Any) -> None:
     run = boda("--config", str(busy), "history", APP, "--json")
     assert run.code == 0, run.err
     streamed = json.loads(run.out)
     with Context(load_config(busy)) as ctx:
-        plain = status_service.history(ctx, APP).to_json()
+        plain = whole(ctx, APP)
     assert streamed == plain
     assert len(streamed["entries"]) == ENTRIES
     env_only = boda("--config", str(busy), "history", APP, "--json", "--env", "stg", "--limit", "1500")
     with Context(load_config(busy)) as ctx:
-        assert env_only.json == status_service.history(ctx, APP, "stg", limit=1500).to_json()
+        assert env_only.json == whole(ctx, APP, "stg", 1500)
 
 
 def test_json_lines(busy: Path, boda: Any) -> None:
@@ -174,7 +178,7 @@ def test_memory_stays_bounded_where_building_the_answer_does_not(
 
     def built() -> None:  # the plain way: every entry in memory, then one string
         with Context(load_config(busy)) as ctx:
-            json.dumps(status_service.history(ctx, APP).to_json(), indent=2)
+            json.dumps(whole(ctx, APP), indent=2)
 
     plain = peak_of(built)
     assert plain > BOUND  # so the bound above can fail

@@ -151,6 +151,7 @@ def status_text(data: dict[str, Any]) -> str:
             " ".join(short(p["digest"]) + (" (expired)" if p["expired"] else "") for p in env["previous"])
             or "-"
         )
+        state, running = _live_cells(env)
         if cur:
             rows.append(
                 [
@@ -160,14 +161,35 @@ def status_text(data: dict[str, Any]) -> str:
                     when(cur["promoted_at"]),
                     cur["promoted_by"],
                     cur["kind"],
+                    state,
+                    running,
                     ev,
                     prev,
                 ]
             )
         else:
-            rows.append([env["name"], "-", "-", "-", "-", "-", "-", prev])
+            rows.append([env["name"], "-", "-", "-", "-", "-", state, running, "-", prev])
     header = f"{data['app']}\n"
-    return header + table(["ENV", "DIGEST", "COMMIT", "SINCE", "BY", "KIND", "EVIDENCE", "PREVIOUS"], rows)
+    columns = ["ENV", "DIGEST", "COMMIT", "SINCE", "BY", "KIND", "STATE", "RUNNING", "EVIDENCE", "PREVIOUS"]
+    notes = [
+        f"{e['name']}: the registry's tag names {short(e['registry'])}, the ledger says"
+        f" {short(e['current']['digest']) if e['current'] else 'nothing'} (drift; boda repair)"
+        for e in data["environments"]
+        if e.get("drift")
+    ]
+    notes += [f"{e['name']}: {e['live_error']}" for e in data["environments"] if e.get("live_error")]
+    return "\n".join([header + table(columns, rows), *notes])
+
+
+def _live_cells(env: dict[str, Any]) -> tuple[str, str]:
+    """STATE and RUNNING of one environment ("-" where no runtime is configured)."""
+    if "state" not in env:
+        return "-", "-"
+    state = env["state"] or ("-" if not env["runtimes"] else "nothing runs")
+    if env.get("drift"):
+        state += " (registry drift)"
+    running = ", ".join(sorted({short(r["digest"]) for r in env["running"] if r.get("digest")})) or "-"
+    return state, running
 
 
 @click.command()
@@ -179,13 +201,20 @@ def status_text(data: dict[str, Any]) -> str:
     type=click.IntRange(0, 100000),
     help="How many earlier digests to show per environment.",
 )
+@click.option(
+    "--ledger-only",
+    is_flag=True,
+    help="Only what the ledger recorded: read neither the registry's tags nor the runtimes.",
+)
+@skip_runtime_option
 @json_option
-def status(app: str, previous: int, as_json: bool) -> None:
-    """What runs in each environment of APP now, since when, by whom, and what ran before."""
+def status(app: str, previous: int, ledger_only: bool, skip_runtimes: tuple[str, ...], as_json: bool) -> None:
+    """What runs in each environment of APP now, since when, by whom, and what ran before: what
+    was promoted beside what the registry's tags name and the runtimes run."""
     from boda.services.status import status as run
 
     with open_context() as ctx:
-        data = run(ctx, app, previous=previous).to_json()
+        data = run(ctx, app, previous=previous, live=not ledger_only, skip_runtimes=skip_runtimes).to_json()
     emit(data, as_json, status_text)
 
 

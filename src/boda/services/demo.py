@@ -21,9 +21,10 @@ from boda.services.context import Context
 from boda.services.evidence import record_evidence
 from boda.services.expiry.apply import apply
 from boda.services.expiry.plan import plan
+from boda.services.history import entry_json, stream_history
 from boda.services.imagegen import make_image, make_index, push
 from boda.services.promote import promote, rollback
-from boda.services.status import history, status
+from boda.services.status import status
 from boda.services.verify import verify
 
 MARKER = ".boda-demo"
@@ -147,7 +148,8 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
     for app in APPS:
         show("status", status(ctx, app).to_json())
     say("\n== 8. Production history of shop/web (newest first)")
-    show("history", history(ctx, "shop/web", "prd").to_json())
+    prd = stream_history(ctx, "shop/web", "prd")
+    show("history", {"app": prd.app, "entries": [entry_json(p) for p in prd.entries]})
 
     say("\n== 9. Expiry with a ruthless policy (keep only the newest image): the plan first")
     expiry = plan(ctx, "shop/web")

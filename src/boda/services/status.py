@@ -1,14 +1,25 @@
-"""Read-only answers: what runs where now and before, the history, where a commit went."""
+"""Read-only answers: what runs where now and before, and where a commit went.
+
+"Now" is what the ledger recorded *and* what is true: the registry's environment tags (a tag
+moved by hand is drift) and, where environments name their runtimes, what those run, compared
+with what was promoted: `deployed` (runs exactly the promoted digest), `pending` (promoted, not
+yet running), `drift` (runs a digest never promoted there), `mixed` (several, e.g. mid-rollout).
+A registry or runtime that cannot be read makes that environment's state `unknown`, with why;
+status never fails for it (expiry, which deletes, does).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boda.errors import NotFound, UsageError
+from boda.config import Environment
+from boda.errors import NotFound, Unavailable, UsageError
 from boda.services.context import Context, check_app, check_commit
 from boda.services.evidence import evidence_json, latest_per_kind
 from boda.services.expired import Expiries, expiries, holders
+from boda.services.runtime_scan import ACTIVE_ROLES, RuntimeScan, Sighting, run_state, scan
 from boda.types import Digest
 
 if TYPE_CHECKING:
@@ -35,6 +46,32 @@ def placement_json(
 
 
 @dataclass(frozen=True)
+class Live:
+    """What the registry and the runtimes say about one app in one environment now."""
+
+    #: What the environment's tag names (strategy tags), or the current digest if its repository
+    #: still has it (strategy repos); None: nothing there.
+    registry: Digest | None = None
+    registry_read: bool = False
+    #: The runtimes configured for the environment, and what they run of this app.
+    runtimes: tuple[str, ...] = ()
+    running: tuple[Sighting, ...] = ()
+    state: str | None = None
+    error: str | None = None
+
+    def to_json(self, current: Digest | None) -> dict[str, Any]:
+        """The live part of an environment's JSON."""
+        return {
+            "state": self.state,
+            "running": [s.to_json() for s in self.running],
+            "runtimes": list(self.runtimes),
+            "registry": str(self.registry) if self.registry else None,
+            "drift": self.registry_read and self.registry != current,
+            "live_error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class EnvironmentStatus:
     """One environment of an app: the current promotion, earlier distinct digests, evidence."""
 
@@ -47,6 +84,8 @@ class EnvironmentStatus:
     expired: frozenset[Digest] = frozenset()
     #: Signed statements of the current promotion and of the evidence, by promotion or evidence id.
     attestations: tuple[Attestation, ...] = ()
+    #: The registry and the runtimes now (None: only the ledger was read).
+    live: Live | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -60,6 +99,7 @@ class EnvironmentStatus:
             else None,
             "previous": [placement_json(p, self.expired) for p in self.previous],
             "evidence": [evidence_json(e, by_evidence.get(e.id)) for e in self.evidence],
+            **(self.live.to_json(self.current.digest if self.current else None) if self.live else {}),
         }
 
 
@@ -75,9 +115,18 @@ class AppStatus:
         return {"app": self.app, "environments": [e.to_json() for e in self.environments]}
 
 
-def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
+def status(
+    ctx: Context,
+    app: str,
+    *,
+    previous: int = 10,
+    live: bool = True,
+    skip_runtimes: Collection[str] = (),
+    running: RuntimeScan | None = None,
+) -> AppStatus:
     """Per environment: current digest, up to `previous` earlier distinct digests (newest first),
-    and the latest evidence per kind for the current digest."""
+    the latest evidence per kind for the current digest and, with `live`, what the registry and
+    the runtimes say now (`running`: a scan already made, e.g. for every app at once)."""
     ctx.require_app(app)
     current_all = ctx.ledger.current_all(app)
     gone = expiries(ctx, app)
@@ -92,10 +141,111 @@ def status(ctx: Context, app: str, *, previous: int = 10) -> AppStatus:
             signed = tuple(ctx.ledger.attestations(app, env.name, current.digest))
         shown = [p.digest for p in ([current] if current else []) + earlier]
         expired = frozenset(d for d in shown if _gone(ctx, app, gone, d))
+        now = _live(ctx, app, env, current, running, skip_runtimes) if live else None
         environments.append(
-            EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence, expired, signed)
+            EnvironmentStatus(env.name, env.after, current, tuple(earlier), evidence, expired, signed, now)
         )
     return AppStatus(app, tuple(environments))
+
+
+def _live(
+    ctx: Context,
+    app: str,
+    env: Environment,
+    current: Promotion | None,
+    running: RuntimeScan | None,
+    skip_runtimes: Collection[str],
+) -> Live:
+    """Read the registry and the runtimes of one environment; a failure is reported, not raised."""
+    errors: list[str] = []
+    found, read = None, False
+    try:
+        found, read = _registry_view(ctx, app, env.name, current), True
+    except Unavailable as exc:
+        errors.append(f"registry: {exc.message}")
+    runtimes = tuple(str(r) for r in env.runtimes)
+    if not runtimes:
+        return Live(found, read, error="; ".join(errors) or None)
+    try:
+        seen = running if running is not None else scan(ctx, app, env=env.name, skip=skip_runtimes)
+    except Unavailable as exc:
+        errors.append(exc.message)
+        return Live(found, read, runtimes, (), "unknown", "; ".join(errors))
+    sightings = tuple(
+        s for s in seen.sightings() if s.env == env.name and s.app == app and s.image.role in ACTIVE_ROLES
+    )
+    promoted = {p.digest for p in ctx.ledger.promotions(app, env.name)}
+    state = run_state(current.digest if current else None, promoted, seen.running(app, env.name))
+    return Live(found, read, runtimes, sightings, state, "; ".join(errors) or None)
+
+
+def _registry_view(ctx: Context, app: str, env: str, current: Promotion | None) -> Digest | None:
+    """Strategy tags: what the environment's tag names; repos: the current digest if the
+    environment's repository still holds it."""
+    config = ctx.config
+    if config.strategy == "tags":
+        head = ctx.registry.manifest_head(config.repository_for(app, None), env)
+        return head.digest if head is not None else None
+    if current is None:
+        return None
+    head = ctx.registry.manifest_head(config.repository_for(app, env), str(current.digest))
+    return head.digest if head is not None else None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Every app × environment at a glance: the dashboard's matrix."""
+
+    environments: tuple[str, ...]
+    apps: tuple[AppStatus, ...]
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: per app, per environment the state, the current digest, what runs, drift."""
+        rows = []
+        for app_status in self.apps:
+            cells = {}
+            for env in app_status.environments:
+                data = env.to_json()
+                cells[env.name] = {
+                    "state": data.get("state"),
+                    "current": data["current"]["digest"] if data["current"] else None,
+                    "commit": data["current"]["commit"] if data["current"] else None,
+                    "running": sorted({r["digest"] for r in data.get("running", []) if r["digest"]}),
+                    "registry": data.get("registry"),
+                    "drift": data.get("drift", False),
+                    "live_error": data.get("live_error"),
+                }
+            rows.append({"app": app_status.app, "environments": cells})
+        return {"environments": list(self.environments), "apps": rows, "error": self.error}
+
+
+def overview(ctx: Context, *, skip_runtimes: Collection[str] = ()) -> Overview:
+    """The status of every app, the runtimes read once for all of them."""
+    error = None
+    seen: RuntimeScan | None = None
+    if any(env.runtimes for env in ctx.config.environments):
+        try:
+            seen = scan(ctx, None, skip=skip_runtimes)
+        except Unavailable as exc:
+            error = exc.message
+            seen = RuntimeScan(None, None, (), ())  # read nothing again; the states become unknown
+    apps = []
+    for app in ctx.ledger.apps():
+        found = status(ctx, app, previous=0, running=seen, skip_runtimes=skip_runtimes)
+        if error is not None:  # every environment with runtimes is unknown, with why
+            found = AppStatus(found.app, tuple(_unknown(e, error) for e in found.environments))
+        apps.append(found)
+    return Overview(tuple(e.name for e in ctx.config.environments), tuple(apps), error)
+
+
+def _unknown(env: EnvironmentStatus, error: str) -> EnvironmentStatus:
+    if env.live is None or not env.live.runtimes:
+        return env
+    live = Live(env.live.registry, env.live.registry_read, env.live.runtimes, (), "unknown", error)
+    return EnvironmentStatus(
+        env.name, env.after, env.current, env.previous, env.evidence, env.expired, env.attestations, live
+    )
 
 
 def _gone(ctx: Context, app: str, gone: Expiries, digest: Digest) -> bool:
@@ -103,40 +253,6 @@ def _gone(ctx: Context, app: str, gone: Expiries, digest: Digest) -> bool:
         return False
     envs = [p.env for p in ctx.ledger.promotions_of(digest, app)]
     return gone.gone_from(digest, holders(ctx, app, digest, envs))
-
-
-@dataclass(frozen=True)
-class History:
-    """`boda history`: promotions and rollbacks, newest first."""
-
-    app: str
-    entries: tuple[Promotion, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "app": self.app,
-            "entries": [
-                {
-                    "env": p.env,
-                    "digest": str(p.digest),
-                    "commit": p.commit,
-                    "at": p.at.isoformat(),
-                    "by": p.by,
-                    "kind": p.kind,
-                    "reason": p.reason,
-                }
-                for p in self.entries
-            ],
-        }
-
-
-def history(ctx: Context, app: str, env: str | None = None, *, limit: int | None = None) -> History:
-    """Every promotion and rollback of `app` (in `env`), newest first; all of them unless `limit`."""
-    ctx.require_app(app)
-    if env is not None:
-        ctx.config.environment(env)
-    return History(app, tuple(ctx.ledger.promotions(app, env, limit)))
 
 
 @dataclass(frozen=True)
