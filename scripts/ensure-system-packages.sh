@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs (a real registry and an independent client)
-# when they are missing. Says clearly what to do where it cannot install them itself.
+# Install the Debian packages the test suite needs (a real registry, an independent client, and a
+# headless browser with its WebDriver) when they are missing. Says clearly what to do where it
+# cannot install them itself.
 set -euo pipefail
 # Extra programs named as arguments (each a Debian package of the same name) are ensured too:
 # `make bench` asks for wrk, its load generator.
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)              # the dashboard's browser tests
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 for program in "$@"; do
     command -v "$program" >/dev/null 2>&1 || missing+=("$program")
 done

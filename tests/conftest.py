@@ -10,6 +10,7 @@ pytest_plugins = [
     "fixtures.cli",
     "fixtures.moto",
     "fixtures.faultproxy",
+    "fixtures.browser",
 ]
 
 #: Fixtures that start or need a real service, and the marker a test using them must carry, so
@@ -21,6 +22,7 @@ SERVICE_FIXTURES = {
     "own_registry": "registry",
     "postgres_admin_url": "postgres",
     "moto_endpoint": "ecr",
+    "chromium": "browser",
     "ecr_semantics_endpoint": "ecr",
 }
 

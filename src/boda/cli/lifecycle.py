@@ -294,6 +294,8 @@ def whereis_text(data: dict[str, Any]) -> str:
         where = f"current in {now}" if now else "current nowhere"
         if before:
             where += f"; earlier in {before}"
+        if m.get("runtime"):
+            where += "; runs in " + ", ".join(f"{r['place']} ({r['env']})" for r in m["runtime"])
         gone = " (expired: no longer in the registry)" if m["expired"] else ""
         lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
     return "\n".join(lines)

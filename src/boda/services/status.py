@@ -263,10 +263,16 @@ class Whereabouts:
     running_in: tuple[Promotion, ...]
     ran_in: tuple[Promotion, ...]
     expired: bool = False
+    #: Where the configured runtimes run it now (empty without runtimes).
+    seen: tuple[Sighting, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {
+            "runtime": [
+                {"env": s.env, "place": s.image.place, "role": s.image.role, "runtime": str(s.runtime)}
+                for s in self.seen
+            ],
             "app": self.build.app,
             "commit": self.build.commit,
             "digest": str(self.build.digest),
@@ -282,10 +288,12 @@ class WhereisResult:
     """`boda whereis`: every build the question names."""
 
     matches: tuple[Whereabouts, ...]
+    #: Why the runtimes could not be read (then `runtime` lists are empty).
+    runtime_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
-        return {"matches": [m.to_json() for m in self.matches]}
+        return {"matches": [m.to_json() for m in self.matches], "runtime_error": self.runtime_error}
 
 
 def whereis(
@@ -316,6 +324,7 @@ def whereis(
         raise NotFound(
             f"no build recorded for {'commit ' + str(commit) if commit else 'digest ' + str(digest)}"
         )
+    seen, error = _scan_quietly(ctx) if any(e.runtimes for e in ctx.config.environments) else (None, None)
     matches = []
     for build in builds:
         running = {p.env: p for p in ctx.ledger.environments_with(build.digest, build.app)}
@@ -329,6 +338,17 @@ def whereis(
                 tuple(p for _, p in sorted(running.items())),
                 tuple(p for _, p in sorted(ran.items())),
                 _gone(ctx, build.app, expiries(ctx, build.app), build.digest),
+                tuple(s for s in seen.sightings() if s.app == build.app and s.digest == build.digest)
+                if seen
+                else (),
             )
         )
-    return WhereisResult(tuple(matches))
+    return WhereisResult(tuple(matches), error)
+
+
+def _scan_quietly(ctx: Context) -> tuple[RuntimeScan | None, str | None]:
+    """Every runtime, or why they could not be read (a question is answered all the same)."""
+    try:
+        return scan(ctx, None), None
+    except Unavailable as exc:
+        return None, exc.message

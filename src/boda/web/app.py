@@ -31,6 +31,7 @@ from boda.errors import (
     EXIT_USAGE,
     BodaError,
 )
+from boda.services import events as events_service
 from boda.services import status as status_service
 from boda.services import verify as verify_service
 from boda.services.context import Context
@@ -170,11 +171,28 @@ def create_app(
         )
 
     @app.get("/api/apps/{app:path}/status")
-    def status(app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10) -> Response:
-        """What runs in each environment now, since when, by whom, and what ran before."""
+    def status(
+        app: str, previous: Annotated[int, Query(ge=0, le=100000)] = 10, ledger_only: bool = False
+    ) -> Response:
+        """What runs in each environment now (promoted, in the registry, in the runtimes), since
+        when, by whom, and what ran before. Reused while the ledger is unchanged, for at most the
+        answer age (what the registry and runtimes say may lag that much)."""
         return ledger_answer(
-            ("status", app, str(previous)),
-            lambda ctx: status_service.status(ctx, app, previous=previous).to_json(),
+            ("status", app, str(previous), str(ledger_only)),
+            lambda ctx: status_service.status(ctx, app, previous=previous, live=not ledger_only).to_json(),
+        )
+
+    @app.get("/api/overview")
+    def overview() -> Response:
+        """Every app × environment: state, current digest, what runs, drift (the dashboard's matrix)."""
+        return ledger_answer(("overview",), lambda ctx: status_service.overview(ctx).to_json())
+
+    @app.get("/api/events")
+    def events(app: str | None = None, limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> Response:
+        """The event log (of `app`), newest first: builds, promotions, evidence, pins, expiries, repairs."""
+        return ledger_answer(
+            ("events", app or "", str(limit)),
+            lambda ctx: events_service.events(ctx, app, limit=limit).to_json(),
         )
 
     @app.get("/api/apps/{app:path}/history")
