@@ -156,7 +156,8 @@ def _story(ctx: Context, images: int, say: Say, show: Show) -> None:
     show("plan", expiry.to_json())
     say("\n== 10. Apply it: everything deployed, every rollback target, every index child survives")
     applied = apply(ctx, "shop/web", yes=True, by="janitor")
-    say(f"  deleted {len(applied.deleted)} images, skipped {len(applied.skipped)}")
+    freed = sum(applied.collected.values())
+    say(f"  deleted {len(applied.deleted)} images, skipped {len(applied.skipped)}; freed {freed} blobs")
     check = verify(ctx, "shop/web")
     agreement = "agree" if check.ok else "DISAGREE"
     say(f"  verify: registry and ledger {agreement} after expiry ({check.checked} checks)")
