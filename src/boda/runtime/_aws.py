@@ -22,6 +22,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from boda.aws import CREDENTIAL_SOURCES, DENIED_CODES
 from boda.locations import RuntimeLocation
 from boda.runtime.base import RequestCounter, RuntimeUnavailable
 
@@ -32,23 +33,9 @@ R = TypeVar("R")
 MAX_RETRIES = 10
 #: Concurrent requests of one observer (per-object calls: ListServiceDeployments, GetFunction).
 WORKERS = 8
-_DENIED_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "AccessDenied",
-        "UnauthorizedOperation",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "ExpiredTokenException",
-        "ExpiredToken",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "MissingAuthenticationToken",
-    }
-)
 _CREDENTIALS_HINT = (
-    "boda reads runtimes with the AWS default credential chain (AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-    "AWS_SECRET_ACCESS_KEY, ~/.aws, SSO, an instance or task role); it needs the read-only {permissions}"
+    f"boda reads runtimes with the AWS default credential chain ({CREDENTIAL_SOURCES});"
+    " it needs the read-only {permissions}"
 )
 PERMISSIONS = {
     "ecs": "ecs:ListServices, DescribeServices, ListTasks, DescribeTasks, DescribeTaskDefinition,"
@@ -135,7 +122,7 @@ class AwsApi:
         text = " ".join(str(error.get("Message", "") or exc).split())[:300]
         message = f"{self._name} {operation}: {code}: {text}" if code else f"{self._name} {operation}: {text}"
         hint = None
-        if code in _DENIED_CODES:
+        if code in DENIED_CODES:
             hint = _CREDENTIALS_HINT.format(permissions=PERMISSIONS.get(self.service, "permissions"))
         elif "Throttl" in code or code in ("TooManyRequestsException", "RequestLimitExceeded"):
             hint = f"throttled through {MAX_RETRIES} retries; retry later or ask AWS for a higher quota"

@@ -18,30 +18,15 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from boda.aws import CREDENTIAL_SOURCES, DENIED_CODES
 from boda.errors import RegistryDenied, RegistryDiagnostic, RegistryError, RegistryNotFound
 from boda.registry.ecr.client import MAX_RETRIES
 
 _MAX_FAILURES_SHOWN = 3
-_DENIED_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "AccessDenied",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "ExpiredTokenException",
-        "ExpiredToken",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "MissingAuthenticationToken",
-    }
-)
 _NOT_FOUND_CODES = frozenset(
     {"RepositoryNotFoundException", "ImageNotFoundException", "LifecyclePolicyNotFoundException"}
 )
-CREDENTIALS_HINT = (
-    "boda uses the AWS default credential chain: AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
-    " ~/.aws, SSO, or an instance/task role"
-)
+CREDENTIALS_HINT = f"boda uses the AWS default credential chain: {CREDENTIAL_SOURCES}"
 
 
 def code_of(exc: ClientError) -> str:
@@ -90,7 +75,7 @@ class EcrErrors:
         kwargs: dict[str, Any] = {"method": operation, "url": self.name, "status": status, "codes": codes}
         if code in _NOT_FOUND_CODES:
             return RegistryNotFound(message, **kwargs)
-        if code in _DENIED_CODES:
+        if code in DENIED_CODES:
             return RegistryDenied(message, hint=CREDENTIALS_HINT, **kwargs)
         if "Throttl" in code or code in ("TooManyRequestsException", "LimitExceededException"):
             return RegistryError(
