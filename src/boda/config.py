@@ -665,7 +665,9 @@ ledger = "sqlite:///.boda/ledger.db"          # or "postgresql://boda@db.example
 # "repos": one repository per app and environment (shop/web-prd, ...); promoting copies the
 #          digest there (no layer moves on one registry) under its commit tag.
 strategy = "tags"
-commit_tag = "{commit:.8}"                   # the immutable tag written at build time
+# The immutable tag written at build time. When another commit of the app already holds it (two
+# commits sharing their first 8 digits), the build gets {commit:.12} (then .16, ...) and says so.
+commit_tag = "{commit:.8}"
 repo_template = "{app}-{env}"                # strategy "repos" only
 
 # Environments in promotion order; `after` is the upstream, `requires` the evidence that must
