@@ -59,15 +59,18 @@ def _kinds(kinds: dict[str, int]) -> str:
 
 
 def _gc_plan_table(gc: dict[str, Any]) -> list[str]:
-    """Section 6's `gc plan` lines: cold, warm and the code path before issue 15.2."""
+    """Section 6's `gc plan` lines: cold, warm, cold before ledger schema 4 and the code path before
+    issue 15.2."""
     out = [
         f"### `boda gc plan` of an app boda built {gc['images']:,} times",
         "",
         f"{gc['images']:,} images in one repository, each under the commit tag boda wrote, every build"
-        " recorded in the ledger, three environment tags (dev, stg, prd); policy: keep the newest"
-        f" {gc['keep']}. Cold = the manifest cache emptied before each run; the last line is main before"
-        " issue 15.2, run from a copy of its source on the same registry and ledger. Requests are counted"
-        " by the registry; `--json` reports its own count (`requests`).",
+        " recorded in the ledger with its manifest's media type and size (ledger schema 4), three"
+        f" environment tags (dev, stg, prd); policy: keep the newest {gc['keep']}. Cold = the manifest"
+        " cache emptied before each run. The same builds as a boda before ledger schema 4 recorded them"
+        " (no media type), migrated by this boda, show what a cold plan reads for those; the last line"
+        " is main before issue 15.2, run from a copy of its source on the same registry (its ledger at"
+        " schema 3). Requests are counted by the registry; `--json` reports its own count (`requests`).",
         "",
         "| run | wall median (range) | CPU | requests (registry) | reported | by kind | peak RSS |",
         "|---|---|---|---|---|---|---|",
@@ -687,8 +690,8 @@ def render(r: dict[str, Any]) -> str:
                     _goal(
                         _med(cold["wall"]) <= GC_COLD_BUDGET_S,
                         f"15.2: `gc plan` of a {gc['images']:,}-tag repository within 2 s cold",
-                        f"{fmt_s(_med(cold['wall']))} ({_med(cold['requests']):.0f} requests: a manifest GET"
-                        " per recorded build the cache lacks; the distribution API reads none in bulk)",
+                        f"{fmt_s(_med(cold['wall']))} (CPU {fmt_s(_med(cold['cpu']))};"
+                        f" {_med(cold['requests']):.0f} requests: {_kinds(cold.get('kinds') or {})})",
                     )
                 )
                 goals.append(

@@ -151,9 +151,10 @@ def _gc_config(folder: Path, host: str, ledger: Path) -> Path:
 
 def _gc_plan(images: int, runs: int) -> dict[str, Any]:
     """`boda gc plan` of an app boda built `images` times (a commit tag each, all recorded, three
-    environment tags): cold (empty manifest cache) and warm, beside a HEAD per tag."""
+    environment tags): cold (empty manifest cache) and warm; cold on a ledger whose builds were
+    recorded before schema 4 (no media type); and main before issue 15.2."""
     root = DATA / f"registry-gc-{images}"
-    marker = root / "populated"
+    marker = root / "populated-v2"  # v2: builds.json, and the ledger records each build's media type
     ledger = root / "ledger.db"
     if not marker.exists():
         shutil.rmtree(root, ignore_errors=True)
@@ -177,12 +178,37 @@ def _gc_plan(images: int, runs: int) -> dict[str, Any]:
         }
         before = _before_source()
         if before is not None:
+            # The same builds as main before issue 15.2 recorded them (ledger schema 3: no media
+            # type), once for that code path and once, migrated by this boda, for a cold plan.
+            old = root / f"ledger-{BEFORE_REF}.db"
+            if not old.exists():
+                run(
+                    [
+                        PYTHON,
+                        str(BENCH / "populate_gc.py"),
+                        "--ledger-only",
+                        str(root / "builds.json"),
+                        str(old),
+                    ],
+                    cwd=BENCH,
+                    env={"PYTHONPATH": str(before)},
+                    timeout=600,
+                ).check()
+            migrated = root / "ledger-before-schema-4.db"
+            shutil.copyfile(old, migrated)
+            old_config = _gc_config(DATA / "projects" / "gc-plan-old", reg.host, old)
+            migrated_config = _gc_config(DATA / "projects" / "gc-plan-migrated", reg.host, migrated)
+            cases["boda gc plan, cold, builds recorded before ledger schema 4 (no media type: each read)"] = (
+                [BODA, "--config", str(migrated_config), *plan_cmd[3:]],
+                True,
+                {},
+            )
             cases[f"boda gc plan before 15.2 ({BEFORE_REF}: a HEAD per tag, a GET per digest)"] = (
-                [PYTHON, "-m", "boda", *plan_cmd[1:]],
+                [PYTHON, "-m", "boda", "--config", str(old_config), *plan_cmd[3:]],
                 False,
                 {"PYTHONPATH": str(before)},
             )
-        log("  gc plan: cold, warm, and a HEAD per tag")
+        log("  gc plan: cold, warm, cold before schema 4, and a HEAD per tag")
         series: dict[str, dict[str, Series]] = {
             name: {"wall": Series(), "cpu": Series(), "rss": Series(), "requests": Series()} for name in cases
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ _ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SAMPLE_SHA = "0123456789abcdef0123456789abcdef01234567"
+# The precision of a format spec (`.8` of `{commit:>10.8}`): the last `.N` before an optional type.
+_PRECISION = re.compile(r"\.(\d+)(?=[a-zA-Z%]?\Z)")
+#: How much longer each commit tag tried after a collision is (`.8` -> `.12` -> `.16` ... the full SHA).
+COMMIT_TAG_STEP = 4
 #: Bounds of numbers a config may hold: larger ones are typos, and would overflow dates and SQL.
 MAX_ROLLBACK_DEPTH = 10_000
 MAX_DURATION = timedelta(days=100 * 366)
@@ -140,14 +145,61 @@ class Config:
         return tuple(dict.fromkeys(kinds))
 
     def commit_tag_for(self, commit: str) -> str:
-        """The immutable tag written at build time for `commit`."""
+        """The immutable tag written at build time for `commit` (see `commit_tags_for`)."""
         return self.commit_tag.format(commit=commit)
+
+    @property
+    def commit_tag_digits(self) -> int | None:
+        """How many leading digits of a commit its template tag shows at least: the shortest
+        precision of a `{commit:.N}`; None when the template writes the whole SHA."""
+        return min(
+            (
+                int(match.group(1))
+                for _, name, spec, _ in string.Formatter().parse(self.commit_tag)
+                if name == "commit" and spec and (match := _PRECISION.search(spec))
+            ),
+            default=None,
+        )
+
+    def commit_tags_for(self, commit: str) -> list[str]:
+        """The commit tags `commit` may get, in the order `boda build` tries them: the template's,
+        then (for when another commit already holds it) the template with the precision of each
+        `{commit:.N}` lengthened by COMMIT_TAG_STEP digits at a time, up to the full SHA. A template
+        without a precision writes the full SHA and has no longer form."""
+        tags = [self.commit_tag_for(commit)]
+        shortest = self.commit_tag_digits
+        if shortest is None:
+            return tags
+        parts = list(string.Formatter().parse(self.commit_tag))
+        start = (shortest // COMMIT_TAG_STEP + 1) * COMMIT_TAG_STEP
+        for precision in [*range(start, len(commit), COMMIT_TAG_STEP), len(commit)]:
+            tag = "".join(_with_precision(part, precision) for part in parts).format(commit=commit)
+            try:
+                validate_tag(tag)
+            except ValueError:
+                break  # the longer ones are too long as well
+            if tag not in tags:
+                tags.append(tag)
+        return tags
 
     def repository_for(self, app: str, env: str | None) -> str:
         """The repository holding `app`'s images in `env` (the app's own repository for `tags`)."""
         if env is None or self.strategy == "tags":
             return app
         return self.repo_template.format(app=app, env=env)
+
+
+def _with_precision(part: tuple[str, str | None, str | None, str | None], precision: int) -> str:
+    """One parsed piece of the commit tag template written back, a `{commit:.N}` precision raised
+    to at least `precision`."""
+    literal, name, spec, conversion = part
+    text = literal.replace("{", "{{").replace("}", "}}")
+    if name is None:
+        return text
+    spec = spec or ""
+    if name == "commit" and (match := _PRECISION.search(spec)) and int(match.group(1)) < precision:
+        spec = f"{spec[: match.start(1)]}{precision}{spec[match.end(1) :]}"
+    return text + "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
 
 
 def find_config(explicit: str | Path | None = None, *, start: Path | None = None) -> Path | None:
@@ -613,7 +665,9 @@ ledger = "sqlite:///.boda/ledger.db"          # or "postgresql://boda@db.example
 # "repos": one repository per app and environment (shop/web-prd, ...); promoting copies the
 #          digest there (no layer moves on one registry) under its commit tag.
 strategy = "tags"
-commit_tag = "{commit:.8}"                   # the immutable tag written at build time
+# The immutable tag written at build time. When another commit of the app already holds it (two
+# commits sharing their first 8 digits), the build gets {commit:.12} (then .16, ...) and says so.
+commit_tag = "{commit:.8}"
 repo_template = "{app}-{env}"                # strategy "repos" only
 
 # Environments in promotion order; `after` is the upstream, `requires` the evidence that must

@@ -72,6 +72,50 @@ def test_record_build_is_idempotent_and_a_commit_keeps_its_digest(ledger: Ledger
     assert [e.action for e in ledger.events(APP)] == ["build"]
 
 
+def test_a_build_keeps_the_commit_tag_it_got_and_what_its_manifest_is(ledger: Ledger) -> None:
+    media = "application/vnd.oci.image.index.v1+json"
+    build, created = ledger.record_build(
+        APP, commit=sha(1), digest=dg(1), reference="r", by="ci", tag=sha(1)[:12], media_type=media, size=512
+    )
+    assert created and (build.tag, build.media_type, build.size) == (sha(1)[:12], media, 512)
+    for found in (
+        ledger.get_build(APP, sha(1)),
+        ledger.builds_by_digest(dg(1))[0],
+        ledger.builds_by_commit_prefix(APP, sha(1)[:8])[0],
+        ledger.list_builds(APP)[0],
+    ):
+        assert found == build
+    assert ledger.events(APP)[0].detail == {"commit": sha(1), "reference": "r", "tag": sha(1)[:12]}
+    # Recorded again (another tag, say): the build as first recorded.
+    again, created = ledger.record_build(
+        APP, commit=sha(1), digest=dg(1), reference="r", by="ci", tag=sha(1)[:8], media_type=media, size=512
+    )
+    assert not created and again == build
+    # Without them (what an older caller records): None, and many builds may lack a tag.
+    for n in (2, 3):
+        bare, _ = ledger.record_build(APP, commit=sha(n), digest=dg(n), reference="r", by="ci")
+        assert (bare.tag, bare.media_type, bare.size) == (None, None, None)
+
+
+def test_a_commit_tag_belongs_to_one_commit_of_an_app(ledger: Ledger) -> None:
+    ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci", tag="daf46a8f")
+    with pytest.raises(
+        Conflict, match=f"commit tag daf46a8f of {APP} is already recorded for commit {sha(1)}"
+    ):
+        ledger.record_build(APP, commit=sha(2), digest=dg(2), reference="r", by="ci", tag="daf46a8f")
+    assert ledger.get_build(APP, sha(2)) is None
+    assert [e.action for e in ledger.events(APP)] == ["build"]
+    # Another app has its own tags.
+    ledger.record_build("other", commit=sha(2), digest=dg(2), reference="r", by="ci", tag="daf46a8f")
+
+
+@pytest.mark.parametrize("size", [-1, True, 1.5, "1"])
+def test_a_manifest_size_must_be_a_count_of_bytes(ledger: Ledger, size: object) -> None:
+    with pytest.raises(UsageError, match="invalid manifest size"):
+        ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci", size=size)  # type: ignore[arg-type]
+    assert ledger.apps() == []
+
+
 def test_one_digest_may_come_from_several_commits_and_apps(ledger: Ledger) -> None:
     ledger.record_build(APP, commit=sha(1), digest=dg(1), reference="r", by="ci")
     ledger.record_build(APP, commit=sha(2), digest=dg(1), reference="r", by="ci")

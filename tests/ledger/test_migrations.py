@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from ledger_helpers import raw
 
-from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, LedgerError, UsageError
+from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, Conflict, LedgerError, UsageError
 from boda.ledger import migrate, open_ledger, redact_url
 from boda.types import Digest
 
@@ -68,6 +68,44 @@ def test_a_failing_migration_changes_nothing(
         assert ledger.schema_version() == len(real)
     with pytest.raises((sqlite3.Error, psycopg.Error)):
         raw(ledger_url, "SELECT * FROM half_done")
+
+
+def test_schema_4_keeps_the_builds_recorded_before_it(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger at schema 3 with builds in it: migrated, its builds read back without a tag, media
+    type or size (readers fall back), new builds record them, and builds stay append-only."""
+    dialect = "sqlite" if ledger_url.startswith("sqlite") else "postgres"
+    steps = migrate.migrations(dialect)
+    assert [(v, name) for v, name, _ in steps][3] == (4, "build_facts")
+    monkeypatch.setattr(migrate, "migrations", lambda _dialect: steps[:3])
+    old = Digest.of(b"old image")
+    with open_ledger(ledger_url, create=True) as ledger:
+        assert ledger.schema_version() == 3
+    now = "2025-01-01T00:00:00.000000+00:00"
+    for n in (1, 2):
+        raw(
+            ledger_url,
+            "INSERT INTO builds (app, commit_sha, digest, reference, recorded_at, recorded_by)"
+            f" VALUES ('app', '{str(n) * 40}', '{old}', 'r', '{now}', 'ci')",
+        )
+    monkeypatch.undo()
+
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.schema_version() == 4
+        before = ledger.list_builds("app")
+        assert [(b.commit, b.digest, b.tag, b.media_type, b.size) for b in before] == [
+            ("2" * 40, old, None, None, None),
+            ("1" * 40, old, None, None, None),
+        ]
+        new, created = ledger.record_build(
+            "app", commit="3" * 40, digest=old, reference="r", by="ci", tag="33333333", media_type="m", size=9
+        )
+        assert created and (new.tag, new.media_type, new.size) == ("33333333", "m", 9)
+        with pytest.raises(Conflict, match="commit tag 33333333"):
+            ledger.record_build("app", commit="4" * 40, digest=old, reference="r", by="ci", tag="33333333")
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
+        raw(ledger_url, "UPDATE builds SET tag = 'x' WHERE tag IS NULL")
 
 
 @pytest.mark.parametrize(

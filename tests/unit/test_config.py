@@ -40,6 +40,52 @@ def test_sample_config_is_valid(tmp_path: Path) -> None:
     assert cfg.strategy == "tags" and cfg.repository_for("foo/bar", "prd") == "foo/bar"
 
 
+SHA1 = "daf46a8f0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("template", "commit", "expected"),
+    [
+        (
+            "{commit:.8}",
+            SHA1,
+            [SHA1[:n] for n in (8, 12, 16, 20, 24, 28, 32, 36, 40)],
+        ),
+        ("v.{commit:.8}_x", SHA1, None),  # literal text around it: checked below
+        ("{commit:.10}", SHA1, [SHA1[:n] for n in (10, 12, 16, 20, 24, 28, 32, 36, 40)]),
+        ("{commit:.38}", SHA1, [SHA1[:38], SHA1]),
+        ("{commit}", SHA1, [SHA1]),  # the whole SHA: nothing longer, nothing to collide
+        ("git-{commit}", SHA1, ["git-" + SHA1]),
+        ("{commit:.8}", SHA1 + SHA1[:24], [(SHA1 + SHA1[:24])[:n] for n in range(8, 65, 4)]),
+        ("{commit:.8}-{commit:.12}", SHA1, None),
+    ],
+)
+def test_longer_commit_tags_after_a_collision(template: str, commit: str, expected: list[str] | None) -> None:
+    from boda.config import Config
+
+    config = Config(commit_tag=template)
+    tags = config.commit_tags_for(commit)
+    assert tags[0] == config.commit_tag_for(commit)
+    assert len(set(tags)) == len(tags)
+    if expected is not None:
+        assert tags == expected
+    if template.startswith("v"):
+        assert tags[:2] == [f"v.{SHA1[:8]}_x", f"v.{SHA1[:12]}_x"] and tags[-1] == f"v.{SHA1}_x"
+    if "-{commit:.12}" in template:  # every precision grows, the longest form shows the whole SHA
+        assert tags[:3] == [f"{SHA1[:8]}-{SHA1[:12]}", f"{SHA1[:12]}-{SHA1[:12]}", f"{SHA1[:16]}-{SHA1[:16]}"]
+        assert tags[-1] == f"{SHA1}-{SHA1}"
+
+
+def test_longer_commit_tags_stop_at_the_longest_valid_tag() -> None:
+    from boda.config import Config
+
+    sha256 = "ab" * 32
+    config = Config(commit_tag="x" * 60 + "{commit:.8}")
+    tags = config.commit_tags_for(sha256)
+    assert tags[-1] == "x" * 60 + sha256[: 68 - 4]  # 128 characters at most: .64 is one step too long
+    assert all(len(t) <= 128 for t in tags)
+
+
 def test_repos_strategy_and_tree(tmp_path: Path) -> None:
     extra = "".join(f'[[environments]]\nname = "{n}"\nafter = "stg"\n\n' for n in ("prd-eu", "prd-us"))
     text = BASE + "\n" + extra

@@ -6,14 +6,14 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, plural, short, table, when
+from boda.cli.render import emit, note, plural, short, table, when
 from boda.cli.root import by_option, json_option, open_context, sign_option, skip_runtime_option
 from boda.errors import EXIT_CONFLICT
 
 
 def _build_text(d: dict[str, Any]) -> str:
     verb = "recorded" if d["created"] else "already recorded"
-    text = f"{verb}: {d['app']} {d['commit'][:12]} -> {d['digest']}\n{d['reference']}"
+    text = f"{verb}: {d['app']} {d['commit'][:12]} -> {d['digest']} (commit tag {d['tag']})\n{d['reference']}"
     if d.get("copied_from"):
         text += f"\n(copied from {d['copied_from']} into the app's repository)"
     return text
@@ -35,6 +35,8 @@ def build(
     with open_context(create_ledger=True) as ctx:
         result = record_build(ctx, app, commit=commit, image=image, digest=digest, by=by)
     emit(result.to_json(), as_json, _build_text)
+    if result.note:
+        note(f"boda: {result.note}")
 
 
 @click.command()

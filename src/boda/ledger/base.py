@@ -117,6 +117,14 @@ class Ledger(Protocol):
         """
         ...
 
+    def lock_build_tags(
+        self, app: str, *, timeout: float = ..., purpose: str = ""
+    ) -> AbstractContextManager[None]:
+        """Hold the lock of `app`'s commit tags for the block: `boda build` chooses a commit tag,
+        writes it and records it under this lock, so two builds never take the same tag. Apart
+        from the app's lock: a build never waits for a promotion or an expiry."""
+        ...
+
     def promotion_locks(
         self, pairs: Sequence[tuple[str, str]], *, timeout: float = ..., purpose: str = ""
     ) -> AbstractContextManager[Sequence[PromotionTx]]:
@@ -137,9 +145,20 @@ class Ledger(Protocol):
     # -- builds --------------------------------------------------------------------------------
 
     def record_build(
-        self, app: str, *, commit: str, digest: Digest, reference: str, by: str
+        self,
+        app: str,
+        *,
+        commit: str,
+        digest: Digest,
+        reference: str,
+        by: str,
+        tag: str | None = None,
+        media_type: str | None = None,
+        size: int | None = None,
     ) -> tuple[Build, bool]:
-        """Record a build: (build, created). Conflict if the commit was built as another digest."""
+        """Record a build with the commit tag it got and its manifest's media type and size:
+        (build, created). Conflict if the commit was built as another digest, or another commit
+        of the app holds `tag`. Re-recording returns the build as first recorded."""
         ...
 
     def get_build(self, app: str, commit: str) -> Build | None: ...

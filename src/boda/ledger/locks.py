@@ -46,6 +46,11 @@ def app_lock_name(app: str) -> str:
     return f"app {app}"
 
 
+def build_tags_lock_name(app: str) -> str:
+    """The lock name of an app's commit tags (what `Ledger.lock_build_tags` takes)."""
+    return f"build-tags {app}"
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds a lock, as far as it is known."""

@@ -29,7 +29,11 @@ HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}\Z")
 
 @dataclass(frozen=True)
 class Build:
-    """A commit of an app built into a digest; one commit has one digest per app."""
+    """A commit of an app built into a digest; one commit has one digest per app.
+
+    `tag`, `media_type` and `size` (of the manifest) are recorded with every build since ledger
+    schema 4; a build recorded before has None (its tag is what the configured template gives).
+    """
 
     app: str
     commit: str
@@ -37,6 +41,10 @@ class Build:
     reference: str
     recorded_at: datetime
     recorded_by: str
+    #: The commit tag the build got (a longer form than the template's after a collision).
+    tag: str | None = None
+    media_type: str | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)

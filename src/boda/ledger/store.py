@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from boda.errors import LedgerError
 from boda.ledger.dialect import Clock, Dialect
-from boda.ledger.locks import DEFAULT_TIMEOUT_S, app_lock_name
+from boda.ledger.locks import DEFAULT_TIMEOUT_S, app_lock_name, build_tags_lock_name
 from boda.ledger.migrate import migrate, schema_version
 from boda.ledger.queries.apps import AppQueries
 from boda.ledger.queries.attestations import AttestationQueries
@@ -47,6 +47,11 @@ class SqlLedger(
         self, apps: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
     ) -> AbstractContextManager[None]:
         return self._locks.hold([app_lock_name(a) for a in apps], timeout=timeout, purpose=purpose)
+
+    def lock_build_tags(
+        self, app: str, *, timeout: float = DEFAULT_TIMEOUT_S, purpose: str = ""
+    ) -> AbstractContextManager[None]:
+        return self._locks.hold([build_tags_lock_name(app)], timeout=timeout, purpose=purpose)
 
     @contextmanager
     def promotion_locks(

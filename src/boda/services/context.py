@@ -146,6 +146,11 @@ class Context:
             return f"{prefix}@{digest}"
         return f"{prefix}:{tag}" if tag else prefix
 
+    def commit_tag(self, build: Build) -> str:
+        """The commit tag `build` got: as recorded, or for a build recorded before the ledger kept
+        it (schema 4), what the configured template gives."""
+        return build.tag or self.config.commit_tag_for(build.commit)
+
     def require_app(self, app: str) -> str:
         """`app` if the ledger knows builds of it, else NotFound."""
         check_app(app)

@@ -158,7 +158,7 @@ def place(
         for build, tx in zip(builds, txs, strict=True):
             current = tx.current()
             repo = config.repository_for(build.app, env.name)
-            tag = env.name if config.strategy == "tags" else config.commit_tag_for(build.commit)
+            tag = env.name if config.strategy == "tags" else ctx.commit_tag(build)
             moves.append(Move(build, env.name, repo, tag, current.digest if current else None))
         for move in moves:
             _inspect(ctx, move)
@@ -365,7 +365,7 @@ def write_registry(ctx: Context, build: Build, env: str) -> dict[str, Any]:
             ) from exc
         return report.to_json()
     env_repo = ctx.config.repository_for(build.app, env)
-    tag = ctx.config.commit_tag_for(build.commit)
+    tag = ctx.commit_tag(build)
     for source in sources(ctx, build.app, env):
         try:
             report = copy_image(

@@ -315,10 +315,14 @@ class _Fixer:
             None,
         )
         builds = ctx.ledger.builds_by_digest(digest, self.app)
+        current = ctx.ledger.current(self.app, env) if env else None
+        # The build the environment's promotion names (two commits may have built one digest).
+        build = next((b for b in builds if current is not None and b.commit == current.commit), None)
+        build = build or (builds[0] if builds else None)
         for source in sources(ctx, self.app, env) if env else []:
             if source == repo or _names(ctx, source, str(digest)) is None:
                 continue
-            tag = ctx.config.commit_tag_for(builds[0].commit) if builds else None
+            tag = ctx.commit_tag(build) if build is not None else None
             copy_image(ctx.registry, source, str(digest), ctx.registry, repo, tag, expect=digest)
             self._event(env, digest, {"repository": repo, "copied_from": source})
             self._note("missing", drift.where, "copied back", f"from {source}")

@@ -86,9 +86,11 @@ def verify(
         for item in e.detail.get("untag") or []
     }
     native = config.retention.mode == "native"
-    for build in ctx.ledger.list_builds(app):
+    builds = ctx.ledger.list_builds(app)
+    tag_of = {build.commit: ctx.commit_tag(build) for build in builds}  # as each build got it
+    for build in builds:
         if (app_repo, str(build.digest)) not in expired:
-            checks.append(("commit-tag", app_repo, config.commit_tag_for(build.commit), str(build.digest)))
+            checks.append(("commit-tag", app_repo, tag_of[build.commit], str(build.digest)))
     current_all = ctx.ledger.current_all(app)
     if config.strategy == "tags":
         # An environment tag the ledger knows nothing about is drift too (a promotion by hand).
@@ -103,7 +105,8 @@ def verify(
             env_repo = config.repository_for(app, env)
             checks.append(("missing", env_repo, digest, digest))
             if current.commit:
-                checks.append(("commit-tag", env_repo, config.commit_tag_for(current.commit), digest))
+                tag = tag_of.get(current.commit) or config.commit_tag_for(current.commit)
+                checks.append(("commit-tag", env_repo, tag, digest))
 
     def run(check: tuple[str, str, str, str]) -> Drift | None:
         kind, repo, ref, expected = check

@@ -11,34 +11,75 @@ from boda.ledger.records import FULL_COMMIT_SHA, HEX_PREFIX, Build, NewEvent
 from boda.ledger.text import check_text
 from boda.types import Digest
 
-BUILD_COLUMNS = "app, commit_sha, digest, reference, recorded_at, recorded_by"
+BUILD_COLUMNS = "app, commit_sha, digest, reference, recorded_at, recorded_by, tag, media_type, size"
 
 
 def decode_build(db: Dialect, row: Row) -> Build:
-    return Build(row[0], row[1], Digest.parse(row[2]), row[3], db.from_db_time(row[4]), row[5])
+    return Build(
+        row[0],
+        row[1],
+        Digest.parse(row[2]),
+        row[3],
+        db.from_db_time(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        None if row[8] is None else int(row[8]),
+    )
 
 
 class BuildQueries(Queries):
     def record_build(
-        self, app: str, *, commit: str, digest: Digest, reference: str, by: str
+        self,
+        app: str,
+        *,
+        commit: str,
+        digest: Digest,
+        reference: str,
+        by: str,
+        tag: str | None = None,
+        media_type: str | None = None,
+        size: int | None = None,
     ) -> tuple[Build, bool]:
-        """Record a build: (build, created). Conflict if the commit was built as another digest."""
+        """Record a build: (build, created). Conflict if the commit was built as another digest, or
+        if another commit of the app holds `tag` (the commit tag the build got)."""
         if not isinstance(commit, str) or not FULL_COMMIT_SHA.match(commit):
             raise UsageError(
                 f"invalid commit {commit!r}: expected a full lower-case hex SHA (40 or 64 digits)"
             )
-        for what, value in (("app", app), ("reference", reference), ("by", by)):
+        for what, value in (("app", app), ("reference", reference), ("by", by), ("tag", tag)):
             check_text(value, what)
+        check_text(media_type, "media type")
+        if size is not None and (type(size) is not int or size < 0):
+            raise UsageError(f"invalid manifest size {size!r}")
         with self._tx.write() as db:
+            # Either uniqueness, of (app, commit) or of (app, tag), makes the insert do nothing.
             rows = db.execute(
-                f"INSERT INTO builds ({BUILD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-                f" ON CONFLICT (app, commit_sha) DO NOTHING RETURNING {BUILD_COLUMNS}",
-                (app, commit, str(digest), reference, db.to_db_time(self._tx.now()), by),
+                f"INSERT INTO builds ({BUILD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT DO NOTHING RETURNING {BUILD_COLUMNS}",
+                (
+                    app,
+                    commit,
+                    str(digest),
+                    reference,
+                    db.to_db_time(self._tx.now()),
+                    by,
+                    tag,
+                    media_type,
+                    size,
+                ),
             )
             if not rows:
                 existing = db.execute(
                     f"SELECT {BUILD_COLUMNS} FROM builds WHERE app = ? AND commit_sha = ?", (app, commit)
                 )
+                if not existing:
+                    holder = db.execute("SELECT commit_sha FROM builds WHERE app = ? AND tag = ?", (app, tag))
+                    raise Conflict(
+                        f"commit tag {tag} of {app} is already recorded for commit"
+                        f" {holder[0][0] if holder else 'another commit'}, not {commit}",
+                        hint="a commit tag names one commit for ever; building again gives a longer one",
+                    )
                 build = decode_build(db, existing[0])
                 if build.digest != digest:
                     raise Conflict(
@@ -48,11 +89,10 @@ class BuildQueries(Queries):
                 return build, False
             build = decode_build(db, rows[0])
             touch_app(db, app)
-            append_event(
-                db,
-                build.recorded_at,
-                NewEvent("build", app, by, digest=digest, detail={"commit": commit, "reference": reference}),
-            )
+            detail: dict[str, object] = {"commit": commit, "reference": reference}
+            if tag is not None:
+                detail["tag"] = tag
+            append_event(db, build.recorded_at, NewEvent("build", app, by, digest=digest, detail=detail))
             return build, True
 
     def get_build(self, app: str, commit: str) -> Build | None:

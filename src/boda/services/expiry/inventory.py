@@ -47,10 +47,12 @@ def read_inventory(ctx: Context, app: str, repo: str) -> Inventory:
     A backend that lists every manifest (ECR, the layout) is asked for its list. Otherwise (an OCI
     registry lists tag names only) the tags are listed and resolved: a commit tag boda wrote for a
     recorded build names that build's digest (boda never moves one, `build` refuses to, and
-    `gc apply` re-reads every digest before deleting it), every other tag is resolved with a HEAD,
+    `gc apply` re-reads every digest before deleting it), and the ledger says what that manifest is
+    (a build recorded before it did is read once); every other tag is resolved with a HEAD,
     concurrently; recorded digests no tag names are looked for by digest. Index children and
-    referrers are then followed until nothing new turns up, so untagged children and signatures are
-    planned as part of their image. Manifests come from the on-disk cache when it has them.
+    referrers are then followed until nothing new turns up (only indexes are read for it), so
+    untagged children and signatures are planned as part of their image. Manifests come from the
+    on-disk cache when it has them.
     """
     registry = ctx.registry
     builds = ctx.ledger.list_builds(app)
@@ -158,13 +160,14 @@ class _Manifests:
             self._cache.close()
 
 
-def _commit_tags(ctx: Context, builds: list[Build]) -> dict[str, Digest]:
-    """The commit tag of every recorded build -> its digest (a tag two builds share is left out)."""
-    known: dict[str, Digest] = {}
+def _commit_tags(ctx: Context, builds: list[Build]) -> dict[str, Build]:
+    """The commit tag of every recorded build (as it got it) -> the build (a tag two builds share
+    is left out)."""
+    known: dict[str, Build] = {}
     shared: set[str] = set()
     for build in builds:
-        tag = ctx.config.commit_tag_for(build.commit)
-        if known.setdefault(tag, build.digest) != build.digest:
+        tag = ctx.commit_tag(build)
+        if known.setdefault(tag, build).digest != build.digest:
             shared.add(tag)
     for tag in shared:
         del known[tag]
@@ -184,9 +187,13 @@ def _recorded_here(ctx: Context, app: str, repo: str, builds: list[Build]) -> li
 
 
 def _tagged(
-    registry: Registry, repo: str, known: dict[str, Digest], manifests: _Manifests
+    registry: Registry, repo: str, known: dict[str, Build], manifests: _Manifests
 ) -> dict[str, ImageRecord]:
-    """The manifests the tags of `repo` name, by digest ({} for a repository that does not exist)."""
+    """The manifests the tags of `repo` name, by digest ({} for a repository that does not exist).
+
+    A commit tag of a recorded build names that build's digest; what the manifest is (its media
+    type and size) comes from the ledger (recorded since schema 4), else from the cache, else the
+    manifest is read. Other tags are HEAD-ed."""
     try:
         tags = registry.tag_list(repo)
     except NotFound:
@@ -196,14 +203,15 @@ def _tagged(
     reading: list[tuple[str, Digest]] = []
     cached = manifests.cached
     for tag in tags:
-        recorded = known.get(tag)
-        manifest = cached(recorded) if recorded is not None else None
-        if manifest is not None:
-            resolved.append((tag, manifest.digest, manifest.media_type, manifest.size))
-        elif recorded is not None:
-            reading.append((tag, recorded))
-        else:
+        build = known.get(tag)
+        if build is None:
             asking.append(tag)
+        elif build.media_type is not None and build.size is not None:
+            resolved.append((tag, build.digest, build.media_type, build.size))
+        elif (manifest := cached(build.digest)) is not None:
+            resolved.append((tag, manifest.digest, manifest.media_type, manifest.size))
+        else:
+            reading.append((tag, build.digest))
 
     def head(tag: str) -> tuple[str, Digest, str, int] | None:
         found = registry.manifest_head(repo, tag)
