@@ -43,7 +43,7 @@ def policy_get(app: str, env: str | None, as_json: bool) -> None:
     from boda.services.ecr_policy import get_policy
 
     with open_context() as ctx:
-        data = get_policy(ctx, app, env=env)
+        data = get_policy(ctx, app, env=env).to_json()
     if data["policy"] is None and not as_json:
         raise NotFound(
             f"{data['registry']}/{data['repository']} has no lifecycle policy",
@@ -85,10 +85,11 @@ def policy_put(
         raise UsageError("give the policy with --policy FILE, or --render it for native retention")
     with open_context() as ctx:
         if render:
-            data = put_rendered(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes, by=by)
+            put = put_rendered(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes, by=by)
+            data = put.to_json()
         else:
             assert policy_path is not None
-            data = put_policy(ctx, app, policy_path, env=env)
+            data = put_policy(ctx, app, policy_path, env=env).to_json()
     _notes(data)
     emit(
         data,

@@ -156,9 +156,8 @@ def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> No
     from boda.services.expiry.pins import pin as run
 
     with open_context() as ctx:
-        emit(
-            run(ctx, app, digest, reason=reason, by=by), as_json, lambda d: f"pinned {d['app']}@{d['digest']}"
-        )
+        result = run(ctx, app, digest, reason=reason, by=by)
+    emit(result.to_json(), as_json, lambda d: f"pinned {d['app']}@{d['digest']}")
 
 
 @click.command()
@@ -171,7 +170,8 @@ def unpin(app: str, digest: str, by: str | None, as_json: bool) -> None:
     from boda.services.expiry.pins import unpin as run
 
     with open_context() as ctx:
-        emit(run(ctx, app, digest, by=by), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")
+        result = run(ctx, app, digest, by=by)
+    emit(result.to_json(), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")
 
 
 COMMANDS = [gc, pin, unpin]

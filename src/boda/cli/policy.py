@@ -168,9 +168,9 @@ def policy_check(
     from boda.services.expiry.policy_check import policy_check as run
 
     with open_context() as ctx:
-        data = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes, ecr_preview=ecr_preview)
-    emit(data, as_json, _check_text)
-    if data["violations"]:
+        result = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes, ecr_preview=ecr_preview)
+    emit(result.to_json(), as_json, _check_text)
+    if result.violations:
         raise SystemExit(EXIT_REFUSED)
 
 
