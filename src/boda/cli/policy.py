@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boda.cli.render import emit, short, table
-from boda.cli.root import json_option, open_context, skip_runtime_option
+from boda.cli.root import json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import EXIT_REFUSED
 
 if TYPE_CHECKING:
@@ -65,13 +65,7 @@ def _write_json(data: PolicyEvaluation, pretty: bool) -> None:
 
 
 @policy.command("eval")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The lifecycle policy JSON.",
-)
+@policy_option("The lifecycle policy JSON.", required=True)
 @click.option(
     "--images",
     "images_path",
@@ -148,12 +142,7 @@ def _side(side: dict[str, Any] | None) -> str:
 
 @policy.command("check")
 @click.argument("app")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The policy (default: retention.policy, else the repository's own on ECR).",
-)
+@policy_option("The policy (default: retention.policy, else the repository's own on ECR).")
 @click.option(
     "--ecr-preview/--no-ecr-preview",
     default=True,
