@@ -423,6 +423,16 @@ class Manifest:
         return dict(ann) if isinstance(ann, dict) else {}
 
 
+# Commits, by two rules. What is stored names a commit by its full SHA (SHA-1: 40 hex digits,
+# SHA-256: 64), never by a prefix: a prefix that is unique today may not be tomorrow. What is
+# looked up may be a prefix of at least MIN_PREFIX digits, as git abbreviates (a full SHA is one).
+#: The fewest digits of a commit a lookup takes.
+MIN_PREFIX = 7
+#: A commit as stored: its full lower-case SHA.
+FULL_COMMIT_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+#: A commit as looked up: MIN_PREFIX to 64 lower-case hex digits.
+COMMIT_PREFIX = re.compile(rf"^[0-9a-f]{{{MIN_PREFIX},64}}\Z")
+
 #: The outcomes evidence can record.
 EVIDENCE_RESULTS = ("pass", "fail")
 _EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")

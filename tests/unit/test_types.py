@@ -193,3 +193,23 @@ def test_tags_sort_naturally() -> None:
         "v1.9.2",
         "v1.10.0",
     ]
+
+
+def test_two_commit_rules_a_full_sha_stored_a_prefix_looked_up() -> None:
+    from boda.services.context import check_commit, check_full_commit
+    from boda.types import COMMIT_PREFIX, FULL_COMMIT_SHA, MIN_PREFIX
+
+    sha1, sha256 = "a" * 40, "b" * 64
+    assert MIN_PREFIX == 7
+    for full in (sha1, sha256):
+        assert FULL_COMMIT_SHA.match(full) and COMMIT_PREFIX.match(full)
+        assert check_full_commit(full.upper()) == full == check_commit(f" {full} ")
+    for prefix in ("abc1234", "a" * 39, "a" * 41, "a" * 63):
+        assert COMMIT_PREFIX.match(prefix) and not FULL_COMMIT_SHA.match(prefix)
+        assert check_commit(prefix) == prefix
+        with pytest.raises(ReferenceError_, match="full SHA"):
+            check_full_commit(prefix)
+    for bad in ("abc123", "a" * 65, "g" * 40, sha1 + "\n", "", "ABC1234"):
+        assert not COMMIT_PREFIX.match(bad)
+    with pytest.raises(ReferenceError_, match="7 to 64"):
+        check_commit("abc123")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from boda.errors import Conflict, NotFound, UsageError
 from boda.ledger import check_text
 from boda.registry.copy import copy_image
-from boda.services.context import Context, check_app, check_commit, identity
+from boda.services.context import Context, check_app, check_full_commit, identity
 from boda.types import Digest, Reference, validate_tag
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def record_build(
     Re-running the same build changes nothing.
     """
     check_app(app)
-    commit = check_commit(commit)
+    commit = check_full_commit(commit)
     actor = check_text(identity(by), "the name of who acts") or ""
     external, local_ref = _source(ctx, app, image, digest)
     registry = ctx.registry
