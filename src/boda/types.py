@@ -348,7 +348,7 @@ class Manifest:
             raise ReferenceError_(f"manifest {self.digest} is not valid JSON") from exc
         if not isinstance(data, dict):
             raise ReferenceError_(f"manifest {self.digest} is not a JSON object")
-        if _depth_exceeds(data, MAX_MANIFEST_DEPTH):
+        if depth_exceeds(data, MAX_MANIFEST_DEPTH):
             raise ReferenceError_(
                 f"manifest {self.digest} is nested more than {MAX_MANIFEST_DEPTH} levels deep"
             )
@@ -447,7 +447,7 @@ def validate_evidence_kind(kind: str) -> str:
     return kind
 
 
-def _depth_exceeds(data: object, limit: int) -> bool:
+def depth_exceeds(data: object, limit: int) -> bool:
     """True when `data` nests lists and objects more than `limit` levels deep (no recursion)."""
     stack: list[tuple[object, int]] = [(data, 1)]
     while stack:

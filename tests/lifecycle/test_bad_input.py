@@ -152,8 +152,22 @@ CYCLIC = 'registry = "oci-layout:r"\n' + "".join(
         ('registry = "oci-layout:r"\nstrategy = "tags"\n', "unknown key"),
         ('registry = "oci-layout:r"\n[[environments]]\nname = "b"\nafter = "zz"\n', "upstream"),
         ("registry = \n", "invalid TOML"),
+        # Hostile nesting: the TOML reader recurses per level; boda answers one line, never a traceback.
+        ("a = " + "[" * 10_000 + "]" * 10_000 + "\n", "nested more than 32 levels"),
+        ("a = " + "{b = " * 10_000 + "1" + "}" * 10_000 + "\n", "nested more than 32 levels"),
+        ("[" + ".".join(["a"] * 10_000) + "]\nb = 1\n", "nested more than 32 levels"),
+        ('registry = "oci-layout:r"\n[retention]\npolicy = ' + "[" * 40 + "]" * 40 + "\n", "nested more"),
     ],
-    ids=["cyclic", "misplaced-key", "missing-upstream", "malformed"],
+    ids=[
+        "cyclic",
+        "misplaced-key",
+        "missing-upstream",
+        "malformed",
+        "arrays-10000-deep",
+        "inline-tables-10000-deep",
+        "dotted-table-10000-deep",
+        "arrays-40-deep",
+    ],
 )
 def test_bad_config(tmp_path: Path, boda: Any, config: str, needle: str) -> None:
     (tmp_path / "boda.toml").write_text(config)
