@@ -213,3 +213,32 @@ def test_two_commit_rules_a_full_sha_stored_a_prefix_looked_up() -> None:
         assert not COMMIT_PREFIX.match(bad)
     with pytest.raises(ReferenceError_, match="7 to 64"):
         check_commit("abc123")
+
+
+def test_free_text_and_urls_one_rule() -> None:
+    from boda.errors import UsageError
+    from boda.types import MAX_TEXT, MAX_URL, check_free_text, check_url
+
+    assert (
+        check_free_text("line one\nline two \x1b[2J", "r") == "line one\nline two \x1b[2J"
+    )  # escaped when shown
+    assert check_free_text("é" * MAX_TEXT, "r") == "é" * MAX_TEXT
+    for bad, message in [
+        ("x" * (MAX_TEXT + 1), "1,001 characters long"),
+        ("ok \udcff", r"U\+DCFF at position 3, which is not text"),
+        ("nul \x00", "a NUL character at position 4"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            check_free_text(bad, "r")
+    url = "https://ci.example/é/" + "a" * (MAX_URL - 21)
+    assert len(url) == MAX_URL and check_url(url) == url
+    for bad in (
+        url + "a",
+        "https://ci/\udcff",
+        "https://ci/a b",
+        "https://ci/\u202eevil",
+        "ci/run",
+        "https://ci/\x1b",
+    ):
+        with pytest.raises(UsageError):
+            check_url(bad)

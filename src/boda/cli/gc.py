@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, note, short, table, when
-from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
+from boda.cli.root import by_option, free_text, json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import EXIT_UNAVAILABLE
 
 
@@ -148,7 +148,7 @@ def gc_apply(
 @click.command()
 @click.argument("app")
 @click.argument("digest")
-@click.option("--reason", required=True, help="Why the image must stay.")
+@click.option("--reason", required=True, callback=free_text, help="Why the image must stay.")
 @by_option
 @json_option
 def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> None:

@@ -7,7 +7,15 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, plural, short, table, when
-from boda.cli.root import by_option, json_option, open_context, sign_option, skip_runtime_option
+from boda.cli.root import (
+    by_option,
+    free_text,
+    json_option,
+    open_context,
+    sign_option,
+    skip_runtime_option,
+    url_text,
+)
 from boda.errors import EXIT_CONFLICT
 
 
@@ -44,7 +52,7 @@ def build(
 @click.option("--digest", help="The build's digest.")
 @click.option("--kind", required=True, help="What was checked, e.g. tests, signoff, scan.")
 @click.option("--result", required=True, help="pass or fail.")
-@click.option("--url", help="Where the details are (a CI run, a ticket).")
+@click.option("--url", callback=url_text, help="Where the details are (a CI run, a ticket).")
 @sign_option
 @by_option
 @json_option
@@ -91,7 +99,7 @@ def evidence(
 @click.option("--to", "to", required=True, help="The environment to promote to.")
 @click.option("--commit", help="The commit whose build to promote (a unique prefix of 7+ digits works).")
 @click.option("--digest", help="The digest to promote (one app only).")
-@click.option("--reason", help="Why; required with --force.")
+@click.option("--reason", callback=free_text, help="Why; required with --force.")
 @click.option("--force", is_flag=True, help="Bypass the gate (needs --reason; recorded as forced).")
 @sign_option
 @by_option
@@ -121,7 +129,7 @@ def promote(
 @click.argument("app")
 @click.option("--env", required=True, help="The environment to roll back.")
 @click.option("--to", "to", help="A digest or commit that was current there before (default: the previous).")
-@click.option("--reason", help="Why.")
+@click.option("--reason", callback=free_text, help="Why.")
 @sign_option
 @by_option
 @json_option

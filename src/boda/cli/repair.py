@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from boda.cli.render import emit, short
-from boda.cli.root import by_option, json_option, open_context
+from boda.cli.root import by_option, free_text, json_option, open_context
 from boda.errors import EXIT_CONFLICT
 
 
@@ -32,7 +32,7 @@ def repair_text(data: dict[str, Any]) -> str:
     help="Record what the registry shows (a tag moved, a write that landed) instead of putting back "
     "what the ledger says.",
 )
-@click.option("--reason", help="Why, recorded with every repair.")
+@click.option("--reason", callback=free_text, help="Why, recorded with every repair.")
 @by_option
 @json_option
 def repair(app: str | None, keep_registry: bool, reason: str | None, by: str | None, as_json: bool) -> None:

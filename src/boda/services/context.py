@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from boda.config import Config
 from boda.errors import ConfigError, NotFound, PolicyError, ReferenceError_, UsageError
-from boda.types import COMMIT_PREFIX, FULL_COMMIT_SHA, MIN_PREFIX, Digest, validate_repository
+from boda.types import (
+    COMMIT_PREFIX,
+    FULL_COMMIT_SHA,
+    MIN_PREFIX,
+    Digest,
+    check_free_text,
+    validate_repository,
+)
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Ledger
@@ -36,13 +43,14 @@ CI_IDENTITY_VARIABLES = (
 
 
 def identity(by: str | None) -> str:
-    """Who is acting: `--by`, else the CI identity variables, else the login name."""
+    """Who is acting: `--by`, else the CI identity variables, else the login name; UsageError when
+    that is not text boda accepts (check_free_text)."""
     if by:
-        return by
+        return check_free_text(by, "the name of who acts")
     for name in CI_IDENTITY_VARIABLES:
         value = os.environ.get(name)
         if value:
-            return value
+            return check_free_text(value, f"the name of who acts (${name})")
     return "unknown"
 
 

@@ -266,11 +266,12 @@ def put_rendered(
     """Apply native retention to the app's repository: let the protection tags move (exclusion
     filters), sync the tags, render and prove the policy on the live images, store it, read it back."""
     require_native(ctx, "boda ecr policy put --render")
+    actor = identity(by)
     repo = _repository(ctx, app, env)
     registry = _ecr(ctx)
     registry.ensure_repository(repo)
     mutability = prepare(ctx, app, repo)
-    synced = sync(ctx, app, by=by, skip_runtimes=skip_runtimes)
+    synced = sync(ctx, app, by=actor, skip_runtimes=skip_runtimes)
     result = render(ctx, app, policy=policy, env=env, skip_runtimes=skip_runtimes)
     registry.put_lifecycle_policy(repo, result.text)
     stored = registry.lifecycle_policy(repo)
@@ -280,7 +281,7 @@ def put_rendered(
         "lifecycle-policy",
         app=app,
         env=env,
-        by=identity(by),
+        by=actor,
         reason="rendered for native retention",
         detail={
             "repository": repo,

@@ -8,7 +8,7 @@ from typing import Any
 from boda.errors import UsageError
 from boda.services.context import Context, identity
 from boda.services.expiry.plan import require_known_app
-from boda.types import Digest
+from boda.types import Digest, check_free_text
 
 
 @dataclass(frozen=True)
@@ -29,20 +29,22 @@ class PinResult:
 
 def pin(ctx: Context, app: str, digest: str, *, reason: str, by: str | None = None) -> PinResult:
     """Protect a digest of `app` from expiry until unpinned."""
-    if not reason.strip():
+    if not check_free_text(reason, "the reason").strip():
         raise UsageError("a pin needs a reason: say why the image must stay")
+    actor = identity(by)
     require_known_app(ctx, app)
     wanted = Digest.parse(digest)
-    ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=identity(by))
+    ctx.ledger.pin(app=app, digest=wanted, reason=reason, by=actor)
     _follow(ctx, app, by)  # native retention: the pin's protection tag (see _follow)
     return PinResult(app, wanted, True, reason)
 
 
 def unpin(ctx: Context, app: str, digest: str, *, by: str | None = None) -> PinResult:
     """Remove a pin (NotFound when the digest is not pinned)."""
+    actor = identity(by)
     require_known_app(ctx, app)
     wanted = Digest.parse(digest)
-    ctx.ledger.unpin(app=app, digest=wanted, by=identity(by))
+    ctx.ledger.unpin(app=app, digest=wanted, by=actor)
     _follow(ctx, app, by)  # native retention: the pin's protection tag goes (see _follow)
     return PinResult(app, wanted, False)
 
