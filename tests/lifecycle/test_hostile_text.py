@@ -4,7 +4,9 @@ up to the limit it is accepted as given."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +172,31 @@ def test_a_non_utf8_pin_reason_is_refused(signed: SignedProject) -> None:
     done = _raw(p, b"pin", app.encode(), digest.encode(), b"--reason", b"keep \xff")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert p.snapshot(app) == before
+
+
+# -- text output: shown escaped in every column, raw in JSON --------------------------------------------
+
+FORGED = "hotfix\n2026-01-01 00:00Z  prd  sha256:000000000000  forged\x1b[2J\u202e"
+RAW = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def test_reasons_and_names_are_escaped_in_text_output_and_raw_in_json(
+    seeded: tuple[Project, str, list[str], list[str]],
+) -> None:
+    p, app, _commits, digests = seeded
+    assert p.boda("rollback", app, "--env", "dev", "--reason", FORGED, "--by", f"mallory{FORGED}").code == 0
+    assert p.boda("pin", app, digests[1], "--reason", FORGED, "--by", FORGED).code == 0
+    policy = p.root / "policy.json"
+    rule = {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1}
+    policy.write_text(
+        json.dumps({"rules": [{"rulePriority": 1, "selection": rule, "action": {"type": "expire"}}]})
+    )
+    plan = ["gc", "plan", app, "--policy", str(policy)]
+    for args in (["status", app], ["history", app, "--no-pager"], ["events", app], plan):
+        run = p.boda(*args)
+        assert run.code == 0, (args, run.err)
+        assert not RAW.search(run.out), (args, run.out)
+        assert "forged\\x1b[2J\\u202e" in run.out, (args, run.out)
+        assert not any(line.startswith("2026-01-01") for line in run.out.splitlines()), (args, run.out)
+    assert p.boda("history", app, "--json").json["entries"][0]["reason"] == FORGED
+    assert p.boda("events", app, "--json").json["events"][0]["reason"] == FORGED

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, note
+from boda.cli.render import emit, note, printable
 from boda.cli.root import json_option
 
 insecure_option = click.option(
@@ -67,7 +67,7 @@ def tags(repo: str, insecure: bool, as_json: bool) -> None:
     """List the tags of REPO, sorted."""
     from boda.services.crane import tags as run
 
-    emit(run(repo, insecure=insecure).to_json(), as_json, lambda d: "\n".join(d["tags"]))
+    emit(run(repo, insecure=insecure).to_json(), as_json, lambda d: "\n".join(map(printable, d["tags"])))
 
 
 def _untag_text(d: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, note, short, table, when
+from boda.cli.render import emit, note, printable, short, table, when
 from boda.cli.root import by_option, free_text, json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import EXIT_UNAVAILABLE
 
@@ -39,7 +39,7 @@ def plan_text(data: dict[str, Any]) -> str:
     s = data["summary"]
     text = table(["ACTION", "REPOSITORY", "DIGEST", "TAGS", "PUSHED", "WHY"], rows)
     text += f"\n{s['expire']} to expire, {s['keep']} kept, {s['images']} images"
-    return "\n".join([text, *(f"note: {n}" for n in data.get("notes", []))])
+    return "\n".join([text, *(f"note: {printable(n)}" for n in data.get("notes", []))])
 
 
 def _one_or_all(app: str | None, all_apps: bool) -> str | None:
@@ -98,8 +98,10 @@ def apply_text(data: dict[str, Any]) -> str:
         f"deleted {x['repository']}@{x['digest']}" + (gone if x["already_gone"] else "")
         for x in data["deleted"]
     ]
-    lines += [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in data["skipped"]]
-    lines += [f"NOT DELETED {x['repository']}@{x['digest']}: {x['reason']}" for x in data["failed"]]
+    lines += [f"skipped {x['repository']}@{x['digest']}: {printable(x['reason'])}" for x in data["skipped"]]
+    lines += [
+        f"NOT DELETED {x['repository']}@{x['digest']}: {printable(x['reason'])}" for x in data["failed"]
+    ]
     lines += [f"freed {n} unreferenced blobs of {repo}" for repo, n in data["collected_blobs"].items()]
     counts = f"{len(data['deleted'])} deleted, {len(data['skipped'])} skipped, {len(data['failed'])} refused"
     return "\n".join([*lines, counts])

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, plural, short, table, when
+from boda.cli.render import emit, plural, printable, short, table, when
 from boda.cli.root import (
     by_option,
     free_text,
@@ -88,7 +88,8 @@ def evidence(
         out.to_json(),
         as_json,
         lambda d: (
-            f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']} (by {d['by']})"
+            f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']}"
+            f" (by {printable(d['by'])})"
             + (f", signed (statement {short(d['statement'])})" if d["signed"] else "")
         ),
     )
@@ -268,13 +269,13 @@ def whereis_text(data: dict[str, Any]) -> str:
     """One line per build: where it is current, and where it was before."""
     lines = []
     for m in data["matches"]:
-        now = ", ".join(r["env"] for r in m["running_in"])
-        before = ", ".join(r["env"] for r in m["ran_in"])
+        now = ", ".join(printable(r["env"]) for r in m["running_in"])
+        before = ", ".join(printable(r["env"]) for r in m["ran_in"])
         where = f"current in {now}" if now else "current nowhere"
         if before:
             where += f"; earlier in {before}"
         gone = " (expired: no longer in the registry)" if m["expired"] else ""
-        lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
+        lines.append(f"{printable(m['app'])} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
     return "\n".join(lines)
 
 
@@ -304,8 +305,8 @@ def verify(app: str, deep: bool, runtimes: bool, skip_runtimes: tuple[str, ...],
             f"{d['app']}: registry and ledger agree ({plural(d['checked'], 'check')})"
             if d["ok"]
             else "\n".join(
-                f"drift: {x['kind']} {x['where']}: expected {short(x['expected'])}, found {short(x['found'])}"
-                + (f" ({x['why']})" if x.get("why") else "")
+                f"drift: {x['kind']} {printable(x['where'])}: expected {short(x['expected'])},"
+                f" found {short(x['found'])}" + (f" ({printable(x['why'])})" if x.get("why") else "")
                 for x in d["drifts"]
             )
         ),

@@ -18,7 +18,7 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
     else:
         out = text(data)
         if out:
-            click.echo(out)
+            click.echo(printable_lines(out))
 
 
 def dumps(data: Any) -> str:
@@ -36,9 +36,16 @@ def printable(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def printable_lines(text: str) -> str:
+    """`text` made printable line by line, its line breaks kept: the last guard of every text
+    output. A field that may hold a line break of its own (a reason, a name, a registry's answer)
+    is made printable where it is put into a line, so that it cannot start a line of its own."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def note(message: str) -> None:
-    """A message for the person at the terminal (stderr)."""
-    click.echo(message, err=True)
+    """A message for the person at the terminal (stderr), made printable."""
+    click.echo(printable_lines(message), err=True)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

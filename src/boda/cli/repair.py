@@ -6,16 +6,19 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, short
+from boda.cli.render import emit, printable, short
 from boda.cli.root import by_option, free_text, json_option, open_context
 from boda.errors import EXIT_CONFLICT
 
 
 def repair_text(data: dict[str, Any]) -> str:
     """One line per repair, then what is left."""
-    lines = [f"{r['app']}: {r['action']}: {r['where']} ({r['detail']})" for r in data["repairs"]]
+    lines = [
+        f"{r['app']}: {r['action']}: {printable(r['where'])} ({printable(r['detail'])})"
+        for r in data["repairs"]
+    ]
     lines += [
-        f"{d['app']}: still drift: {d['kind']} {d['where']}:"
+        f"{d['app']}: still drift: {d['kind']} {printable(d['where'])}:"
         f" expected {short(d['expected'])}, found {short(d['found'])}"
         for d in data["remaining"]
     ]
