@@ -21,7 +21,7 @@ from boda.deadline import DEFAULT as DEFAULT_DEADLINE
 from boda.deadline import parse as parse_deadline
 from boda.errors import ConfigError, NotFound, UsageError
 from boda.locations import LedgerLocation, RegistryLocation, RuntimeLocation
-from boda.types import validate_evidence_kind, validate_repository, validate_tag
+from boda.types import depth_exceeds, validate_evidence_kind, validate_repository, validate_tag
 
 CONFIG_NAME = "boda.toml"
 DEFAULT_REGISTRY = "oci-layout:.boda/registry"
@@ -45,6 +45,9 @@ COMMIT_TAG_STEP = 4
 #: Bounds of numbers a config may hold: larger ones are typos, and would overflow dates and SQL.
 MAX_ROLLBACK_DEPTH = 10_000
 MAX_DURATION = timedelta(days=100 * 366)
+#: Nesting of arrays and tables a config may have: its deepest value sits 3 levels down, and text
+#: nested thousands deep exhausts the recursion of the TOML reader.
+MAX_CONFIG_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -236,10 +239,15 @@ def load_config(path: str | Path | None = None, *, required: bool = True) -> Con
 
 def parse_config(text: str, path: Path) -> Config:
     """Validate the TOML text of a config file located at `path`."""
+    too_deep = f"{path}: arrays or tables nested more than {MAX_CONFIG_DEPTH} levels deep"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(too_deep) from exc
+    if depth_exceeds(data, MAX_CONFIG_DEPTH):
+        raise ConfigError(too_deep)
     return _Parser(text, path).config(data)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from boda.errors import DigestMismatch, ReferenceError_
+from boda.errors import DigestMismatch, ReferenceError_, UsageError
 
 # Media types boda reads and writes as manifests.
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -348,7 +348,7 @@ class Manifest:
             raise ReferenceError_(f"manifest {self.digest} is not valid JSON") from exc
         if not isinstance(data, dict):
             raise ReferenceError_(f"manifest {self.digest} is not a JSON object")
-        if _depth_exceeds(data, MAX_MANIFEST_DEPTH):
+        if depth_exceeds(data, MAX_MANIFEST_DEPTH):
             raise ReferenceError_(
                 f"manifest {self.digest} is nested more than {MAX_MANIFEST_DEPTH} levels deep"
             )
@@ -423,6 +423,75 @@ class Manifest:
         return dict(ann) if isinstance(ann, dict) else {}
 
 
+# Commits, by two rules. What is stored names a commit by its full SHA (SHA-1: 40 hex digits,
+# SHA-256: 64), never by a prefix: a prefix that is unique today may not be tomorrow. What is
+# looked up may be a prefix of at least MIN_PREFIX digits, as git abbreviates (a full SHA is one).
+#: The fewest digits of a commit a lookup takes.
+MIN_PREFIX = 7
+#: A commit as stored: its full lower-case SHA.
+FULL_COMMIT_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+#: A commit as looked up: MIN_PREFIX to 64 lower-case hex digits.
+COMMIT_PREFIX = re.compile(rf"^[0-9a-f]{{{MIN_PREFIX},64}}\Z")
+
+# Free text a person gives (a reason, who acts, a URL): what boda stores and prints of it.
+#: Characters that could forge a row or rewrite a terminal: C0 and C1 controls, DEL, line and
+#: paragraph separators, bidirectional overrides and isolates; and lone surrogates (what a command
+#: line in another encoding than UTF-8 decodes to), which no terminal can be sent. Text output
+#: shows them escaped.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: The longest free text accepted (`--reason`, `--by`, a pin's reason): longer is a paste gone wrong.
+MAX_TEXT = 1_000
+#: The longest URL accepted (`--url`): what browsers, proxies and CI systems reliably carry.
+MAX_URL = 2_048
+# An absolute URL of printable characters: no space, control character or lone surrogate.
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[\x21-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]+\Z")
+_SHOWN = 60
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` is not text boda can store (a NUL; a lone surrogate, which is what a command line
+    in another encoding than UTF-8 decodes to), else None."""
+    if "\x00" in text:
+        return f"a NUL character at position {text.index(chr(0))}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"U+{ord(text[exc.start]):04X} at position {exc.start}, which is not text"
+            " (was it written in another encoding than UTF-8?)"
+        )
+    return None
+
+
+def excerpt(text: str) -> str:
+    """`text` for an error line: at most 60 characters, non-ASCII escaped."""
+    return ascii(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def check_free_text(value: str, what: str, *, limit: int = MAX_TEXT) -> str:
+    """`value` if it is free text boda accepts: valid Unicode without NUL, at most `limit`
+    characters; else UsageError naming `what` (e.g. `--reason`). Control characters are kept (the
+    text output escapes them)."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be text, not {type(value).__name__}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise UsageError(f"{what} {excerpt(value)} contains {problem}")
+    if len(value) > limit:
+        raise UsageError(f"{what} is {len(value):,} characters long: at most {limit:,} are accepted")
+    return value
+
+
+def check_url(value: str, what: str = "URL") -> str:
+    """`value` if it is an absolute URL of at most MAX_URL printable characters; else UsageError."""
+    check_free_text(value, what, limit=MAX_URL)
+    if not _URL.match(value) or CONTROL_CHARACTERS.search(value):
+        raise UsageError(
+            f"invalid {what} {excerpt(value)}: expected an absolute URL without spaces or control characters"
+        )
+    return value
+
+
 #: The outcomes evidence can record.
 EVIDENCE_RESULTS = ("pass", "fail")
 _EVIDENCE_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -437,7 +506,7 @@ def validate_evidence_kind(kind: str) -> str:
     return kind
 
 
-def _depth_exceeds(data: object, limit: int) -> bool:
+def depth_exceeds(data: object, limit: int) -> bool:
     """True when `data` nests lists and objects more than `limit` levels deep (no recursion)."""
     stack: list[tuple[object, int]] = [(data, 1)]
     while stack:

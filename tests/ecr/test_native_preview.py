@@ -176,7 +176,7 @@ def test_policy_check_reports_where_ecr_differs_and_ecr_is_the_judge(
     )
     registry = EcrRegistry(HOST, preview_client=client)
     with Context(load_config(project.root / "boda.toml"), _registry=registry) as ctx:
-        data = policy_check(ctx, APP, preview_timeout=5)
+        data = policy_check(ctx, APP, preview_timeout=5).to_json()
     stub.assert_no_pending_responses()
     preview = data["ecr_preview"][0]
     assert preview["available"] is True

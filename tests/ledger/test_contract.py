@@ -134,23 +134,24 @@ def test_invalid_commits_are_usage_errors(ledger: Ledger) -> None:
     for commit in ("abc1234", sha(1).upper(), sha(1) + "0", "z" * 40):
         with pytest.raises(UsageError):
             ledger.record_build(APP, commit=commit, digest=dg(1), reference="r", by="ci")
-    with pytest.raises(UsageError):
-        ledger.builds_by_commit_prefix(APP, "ABC")
+    for prefix in ("ABCDEF0", "abcdef", "abcdefg", "a" * 65):  # upper case, too short, not hex, too long
+        with pytest.raises(UsageError):
+            ledger.builds_by_commit_prefix(APP, prefix)
     assert ledger.apps() == []
 
 
 def test_builds_by_commit_prefix_and_listing(ledger: Ledger) -> None:
-    commits = ["abcdef0" + "1" * 33, "abcdef0" + "2" * 33, "abcdef1" + "0" * 33, "f" * 40]
+    commits = ["abcdef01" + "1" * 32, "abcdef01" + "2" * 32, "abcdef02" + "0" * 32, "f" * 40]
     for i, commit in enumerate(commits):
         ledger.record_build(APP, commit=commit, digest=dg(i), reference="r", by="ci")
     ledger.record_build("other", commit=commits[0], digest=dg(0), reference="r", by="ci")
 
-    assert [b.commit for b in ledger.builds_by_commit_prefix(APP, "abcdef0")] == [commits[1], commits[0]]
-    assert len(ledger.builds_by_commit_prefix(APP, "abcdef")) == 3
-    assert len(ledger.builds_by_commit_prefix(None, "abcdef0")) == 3
-    assert len(ledger.builds_by_commit_prefix(APP, "abcdef", limit=2)) == 2
-    assert [b.commit for b in ledger.builds_by_commit_prefix(APP, "ffff")] == [commits[3]]
-    assert ledger.builds_by_commit_prefix(APP, "0") == []
+    assert [b.commit for b in ledger.builds_by_commit_prefix(APP, "abcdef01")] == [commits[1], commits[0]]
+    assert len(ledger.builds_by_commit_prefix(APP, "abcdef0")) == 3
+    assert len(ledger.builds_by_commit_prefix(None, "abcdef01")) == 3
+    assert len(ledger.builds_by_commit_prefix(APP, "abcdef0", limit=2)) == 2
+    assert [b.commit for b in ledger.builds_by_commit_prefix(APP, "fffffff")] == [commits[3]]
+    assert ledger.builds_by_commit_prefix(APP, "0000000") == []
     assert ledger.builds_by_commit_prefix(APP, commits[2])[0].digest == dg(2)
 
     assert [b.commit for b in ledger.list_builds(APP)] == list(reversed(commits))

@@ -97,6 +97,8 @@ CASES: list[tuple[str, list[str], int]] = [
     ("build moves commit tag", ["build", "{app}", "--commit", "{c0}", "--digest", "{d1}"], 5),
     ("build unknown image", ["build", "{app}", "--commit", "{new}", "--image", ":no-such-tag"], 4),
     ("build bad reference", ["build", "{app}", "--commit", "{new}", "--image", "Bad Ref"], 2),
+    # A build records the full SHA: a prefix is refused before the commit tag is written.
+    ("build with a commit prefix", ["build", "{app}", "--commit", "{new7}", "--image", ":ci-0"], 2),
     ("rollback unknown digest", ["rollback", "{app}", "--env", "dev", "--to", "sha256:" + "e" * 64], 3),
     ("unknown option", ["promote", "{app}", "--to", "dev", "--colour"], 2),
     ("missing option", ["promote", "{app}", "--commit", "{c0}"], 2),
@@ -116,6 +118,7 @@ def test_bad_input_changes_nothing(
         "d0": digests[0],
         "d1": digests[1],
         "new": sha("never-built"),
+        "new7": sha("never-built")[:7],
     }
     before = p.snapshot(repos_of(p, app))
     run = p.boda(*[a.format(**values) for a in args])
@@ -149,8 +152,22 @@ CYCLIC = 'registry = "oci-layout:r"\n' + "".join(
         ('registry = "oci-layout:r"\nstrategy = "tags"\n', "unknown key"),
         ('registry = "oci-layout:r"\n[[environments]]\nname = "b"\nafter = "zz"\n', "upstream"),
         ("registry = \n", "invalid TOML"),
+        # Hostile nesting: the TOML reader recurses per level; boda answers one line, never a traceback.
+        ("a = " + "[" * 10_000 + "]" * 10_000 + "\n", "nested more than 32 levels"),
+        ("a = " + "{b = " * 10_000 + "1" + "}" * 10_000 + "\n", "nested more than 32 levels"),
+        ("[" + ".".join(["a"] * 10_000) + "]\nb = 1\n", "nested more than 32 levels"),
+        ('registry = "oci-layout:r"\n[retention]\npolicy = ' + "[" * 40 + "]" * 40 + "\n", "nested more"),
     ],
-    ids=["cyclic", "misplaced-key", "missing-upstream", "malformed"],
+    ids=[
+        "cyclic",
+        "misplaced-key",
+        "missing-upstream",
+        "malformed",
+        "arrays-10000-deep",
+        "inline-tables-10000-deep",
+        "dotted-table-10000-deep",
+        "arrays-40-deep",
+    ],
 )
 def test_bad_config(tmp_path: Path, boda: Any, config: str, needle: str) -> None:
     (tmp_path / "boda.toml").write_text(config)

@@ -193,3 +193,52 @@ def test_tags_sort_naturally() -> None:
         "v1.9.2",
         "v1.10.0",
     ]
+
+
+def test_two_commit_rules_a_full_sha_stored_a_prefix_looked_up() -> None:
+    from boda.services.context import check_commit, check_full_commit
+    from boda.types import COMMIT_PREFIX, FULL_COMMIT_SHA, MIN_PREFIX
+
+    sha1, sha256 = "a" * 40, "b" * 64
+    assert MIN_PREFIX == 7
+    for full in (sha1, sha256):
+        assert FULL_COMMIT_SHA.match(full) and COMMIT_PREFIX.match(full)
+        assert check_full_commit(full.upper()) == full == check_commit(f" {full} ")
+    for prefix in ("abc1234", "a" * 39, "a" * 41, "a" * 63):
+        assert COMMIT_PREFIX.match(prefix) and not FULL_COMMIT_SHA.match(prefix)
+        assert check_commit(prefix) == prefix
+        with pytest.raises(ReferenceError_, match="full SHA"):
+            check_full_commit(prefix)
+    for bad in ("abc123", "a" * 65, "g" * 40, sha1 + "\n", "", "ABC1234"):
+        assert not COMMIT_PREFIX.match(bad)
+    with pytest.raises(ReferenceError_, match="7 to 64"):
+        check_commit("abc123")
+
+
+def test_free_text_and_urls_one_rule() -> None:
+    from boda.errors import UsageError
+    from boda.types import MAX_TEXT, MAX_URL, check_free_text, check_url
+
+    assert (
+        check_free_text("line one\nline two \x1b[2J", "r") == "line one\nline two \x1b[2J"
+    )  # escaped when shown
+    assert check_free_text("é" * MAX_TEXT, "r") == "é" * MAX_TEXT
+    for bad, message in [
+        ("x" * (MAX_TEXT + 1), "1,001 characters long"),
+        ("ok \udcff", r"U\+DCFF at position 3, which is not text"),
+        ("nul \x00", "a NUL character at position 4"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            check_free_text(bad, "r")
+    url = "https://ci.example/é/" + "a" * (MAX_URL - 21)
+    assert len(url) == MAX_URL and check_url(url) == url
+    for bad in (
+        url + "a",
+        "https://ci/\udcff",
+        "https://ci/a b",
+        "https://ci/\u202eevil",
+        "ci/run",
+        "https://ci/\x1b",
+    ):
+        with pytest.raises(UsageError):
+            check_url(bad)

@@ -34,7 +34,7 @@ def keys_generate(name: str, key_type: str, as_json: bool) -> None:
 
     result = generate_key_files(Path(name), key_type)
     emit(
-        result,
+        result.to_json(),
         as_json,
         lambda d: f"wrote {d['private']} (keep it secret) and {d['public']}\nkey id {d['keyid']}",
     )
@@ -48,7 +48,7 @@ def keys_public(key: str, as_json: bool) -> None:
     from boda.services.keys import public_key
 
     result = public_key(key)
-    emit(result, as_json, lambda d: str(d["pem"]).rstrip("\n"))
+    emit(result.to_json(), as_json, lambda d: str(d["pem"]).rstrip("\n"))
 
 
 @click.group()

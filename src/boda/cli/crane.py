@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, note
+from boda.cli.render import emit, note, printable
 from boda.cli.root import json_option
 
 insecure_option = click.option(
@@ -23,7 +23,7 @@ def digest(ref: str, insecure: bool, as_json: bool) -> None:
     """Print the digest REF resolves to."""
     from boda.services.crane import digest as run
 
-    emit(run(ref, insecure=insecure), as_json, lambda d: d["digest"])
+    emit(run(ref, insecure=insecure).to_json(), as_json, lambda d: d["digest"])
 
 
 def _copy_text(d: dict[str, Any]) -> str:
@@ -67,7 +67,7 @@ def tags(repo: str, insecure: bool, as_json: bool) -> None:
     """List the tags of REPO, sorted."""
     from boda.services.crane import tags as run
 
-    emit(run(repo, insecure=insecure), as_json, lambda d: "\n".join(d["tags"]))
+    emit(run(repo, insecure=insecure).to_json(), as_json, lambda d: "\n".join(map(printable, d["tags"])))
 
 
 def _untag_text(d: dict[str, Any]) -> str:
@@ -92,7 +92,7 @@ def untag(ref: str, delete_image: bool, insecure: bool, as_json: bool) -> None:
     """
     from boda.services.crane import untag as run
 
-    emit(run(ref, insecure=insecure, delete_image=delete_image), as_json, _untag_text)
+    emit(run(ref, insecure=insecure, delete_image=delete_image).to_json(), as_json, _untag_text)
 
 
 COMMANDS = [digest, copy, tags, untag]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit
+from boda.cli.render import emit, note, printable
 from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import NotFound, UsageError
 
@@ -27,9 +27,9 @@ def ecr_policy() -> None:
 
 def _text(data: dict[str, Any]) -> str:
     lines = [f"# {data['registry']}/{data['repository']}"]
-    lines += [f"# {rule}" for rule in data["rules"]]
+    lines += [f"# {printable(rule)}" for rule in data["rules"]]
     if "invalid" in data:
-        lines.append(f"# boda cannot evaluate this policy: {data['invalid']}")
+        lines.append(f"# boda cannot evaluate this policy: {printable(data['invalid'])}")
     lines.append(json.dumps(data["policy"], indent=2))
     return "\n".join(lines)
 
@@ -43,7 +43,7 @@ def policy_get(app: str, env: str | None, as_json: bool) -> None:
     from boda.services.ecr_policy import get_policy
 
     with open_context() as ctx:
-        data = get_policy(ctx, app, env=env)
+        data = get_policy(ctx, app, env=env).to_json()
     if data["policy"] is None and not as_json:
         raise NotFound(
             f"{data['registry']}/{data['repository']} has no lifecycle policy",
@@ -85,10 +85,11 @@ def policy_put(
         raise UsageError("give the policy with --policy FILE, or --render it for native retention")
     with open_context() as ctx:
         if render:
-            data = put_rendered(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes, by=by)
+            put = put_rendered(ctx, app, policy=policy_path, env=env, skip_runtimes=skip_runtimes, by=by)
+            data = put.to_json()
         else:
             assert policy_path is not None
-            data = put_policy(ctx, app, policy_path, env=env)
+            data = put_policy(ctx, app, policy_path, env=env).to_json()
     _notes(data)
     emit(
         data,
@@ -121,8 +122,8 @@ def policy_render(
 
 
 def _notes(data: dict[str, Any]) -> None:
-    for note in data.get("notes") or []:
-        click.echo(f"boda: note: {note}", err=True)
+    for text in data.get("notes") or []:
+        note(f"boda: note: {printable(text)}")
 
 
 @ecr.command("sync")
@@ -147,11 +148,12 @@ def _sync_text(data: dict[str, Any]) -> str:
     lines = []
     for repo in data["repositories"]:
         for item in repo["add"]:
-            lines.append(f"tagged   {repo['repository']}@{item['digest']} {item['tag']}")
+            lines.append(f"tagged   {repo['repository']}@{item['digest']} {printable(item['tag'])}")
         for item in repo["remove"]:
-            lines.append(f"untagged {repo['repository']}@{item['digest']} {item['tag']}")
+            lines.append(f"untagged {repo['repository']}@{item['digest']} {printable(item['tag'])}")
         for item in repo["untag"]:
-            lines.append(f"retired  {repo['repository']}@{item['digest']} (was {','.join(item['tags'])})")
+            was = printable(",".join(item["tags"]))
+            lines.append(f"retired  {repo['repository']}@{item['digest']} (was {was})")
     return "\n".join(lines) or f"{data['app']}: protection tags already in line"
 
 

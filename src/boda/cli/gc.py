@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, note, short, table, when
-from boda.cli.root import by_option, json_option, open_context, policy_option, skip_runtime_option
+from boda.cli.render import emit, note, printable, short, table, when
+from boda.cli.root import by_option, free_text, json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import EXIT_UNAVAILABLE
 
 
@@ -39,7 +39,7 @@ def plan_text(data: dict[str, Any]) -> str:
     s = data["summary"]
     text = table(["ACTION", "REPOSITORY", "DIGEST", "TAGS", "PUSHED", "WHY"], rows)
     text += f"\n{s['expire']} to expire, {s['keep']} kept, {s['images']} images"
-    return "\n".join([text, *(f"note: {n}" for n in data.get("notes", []))])
+    return "\n".join([text, *(f"note: {printable(n)}" for n in data.get("notes", []))])
 
 
 def _one_or_all(app: str | None, all_apps: bool) -> str | None:
@@ -98,8 +98,10 @@ def apply_text(data: dict[str, Any]) -> str:
         f"deleted {x['repository']}@{x['digest']}" + (gone if x["already_gone"] else "")
         for x in data["deleted"]
     ]
-    lines += [f"skipped {x['repository']}@{x['digest']}: {x['reason']}" for x in data["skipped"]]
-    lines += [f"NOT DELETED {x['repository']}@{x['digest']}: {x['reason']}" for x in data["failed"]]
+    lines += [f"skipped {x['repository']}@{x['digest']}: {printable(x['reason'])}" for x in data["skipped"]]
+    lines += [
+        f"NOT DELETED {x['repository']}@{x['digest']}: {printable(x['reason'])}" for x in data["failed"]
+    ]
     lines += [f"freed {n} unreferenced blobs of {repo}" for repo, n in data["collected_blobs"].items()]
     counts = f"{len(data['deleted'])} deleted, {len(data['skipped'])} skipped, {len(data['failed'])} refused"
     return "\n".join([*lines, counts])
@@ -148,7 +150,7 @@ def gc_apply(
 @click.command()
 @click.argument("app")
 @click.argument("digest")
-@click.option("--reason", required=True, help="Why the image must stay.")
+@click.option("--reason", required=True, callback=free_text, help="Why the image must stay.")
 @by_option
 @json_option
 def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> None:
@@ -156,9 +158,8 @@ def pin(app: str, digest: str, reason: str, by: str | None, as_json: bool) -> No
     from boda.services.expiry.pins import pin as run
 
     with open_context() as ctx:
-        emit(
-            run(ctx, app, digest, reason=reason, by=by), as_json, lambda d: f"pinned {d['app']}@{d['digest']}"
-        )
+        result = run(ctx, app, digest, reason=reason, by=by)
+    emit(result.to_json(), as_json, lambda d: f"pinned {d['app']}@{d['digest']}")
 
 
 @click.command()
@@ -171,7 +172,8 @@ def unpin(app: str, digest: str, by: str | None, as_json: bool) -> None:
     from boda.services.expiry.pins import unpin as run
 
     with open_context() as ctx:
-        emit(run(ctx, app, digest, by=by), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")
+        result = run(ctx, app, digest, by=by)
+    emit(result.to_json(), as_json, lambda d: f"unpinned {d['app']}@{d['digest']}")
 
 
 COMMANDS = [gc, pin, unpin]

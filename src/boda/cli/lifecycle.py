@@ -6,8 +6,16 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, note, plural, short, table, when
-from boda.cli.root import by_option, json_option, open_context, sign_option, skip_runtime_option
+from boda.cli.render import emit, note, plural, printable, short, table, when
+from boda.cli.root import (
+    by_option,
+    free_text,
+    json_option,
+    open_context,
+    sign_option,
+    skip_runtime_option,
+    url_text,
+)
 from boda.errors import EXIT_CONFLICT
 
 
@@ -46,7 +54,7 @@ def build(
 @click.option("--digest", help="The build's digest.")
 @click.option("--kind", required=True, help="What was checked, e.g. tests, signoff, scan.")
 @click.option("--result", required=True, help="pass or fail.")
-@click.option("--url", help="Where the details are (a CI run, a ticket).")
+@click.option("--url", callback=url_text, help="Where the details are (a CI run, a ticket).")
 @sign_option
 @by_option
 @json_option
@@ -82,7 +90,8 @@ def evidence(
         out.to_json(),
         as_json,
         lambda d: (
-            f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']} (by {d['by']})"
+            f"{d['kind']} {d['result']} for {d['app']} {short(d['digest'])} in {d['env']}"
+            f" (by {printable(d['by'])})"
             + (f", signed (statement {short(d['statement'])})" if d["signed"] else "")
         ),
     )
@@ -93,7 +102,7 @@ def evidence(
 @click.option("--to", "to", required=True, help="The environment to promote to.")
 @click.option("--commit", help="The commit whose build to promote (a unique prefix of 7+ digits works).")
 @click.option("--digest", help="The digest to promote (one app only).")
-@click.option("--reason", help="Why; required with --force.")
+@click.option("--reason", callback=free_text, help="Why; required with --force.")
 @click.option("--force", is_flag=True, help="Bypass the gate (needs --reason; recorded as forced).")
 @sign_option
 @by_option
@@ -123,7 +132,7 @@ def promote(
 @click.argument("app")
 @click.option("--env", required=True, help="The environment to roll back.")
 @click.option("--to", "to", help="A digest or commit that was current there before (default: the previous).")
-@click.option("--reason", help="Why.")
+@click.option("--reason", callback=free_text, help="Why.")
 @sign_option
 @by_option
 @json_option
@@ -179,7 +188,9 @@ def status_text(data: dict[str, Any]) -> str:
         for e in data["environments"]
         if e.get("drift")
     ]
-    notes += [f"{e['name']}: {e['live_error']}" for e in data["environments"] if e.get("live_error")]
+    notes += [
+        f"{e['name']}: {printable(e['live_error'])}" for e in data["environments"] if e.get("live_error")
+    ]
     return "\n".join([header + table(columns, rows), *notes])
 
 
@@ -291,15 +302,15 @@ def whereis_text(data: dict[str, Any]) -> str:
     """One line per build: where it is current, and where it was before."""
     lines = []
     for m in data["matches"]:
-        now = ", ".join(r["env"] for r in m["running_in"])
-        before = ", ".join(r["env"] for r in m["ran_in"])
+        now = ", ".join(printable(r["env"]) for r in m["running_in"])
+        before = ", ".join(printable(r["env"]) for r in m["ran_in"])
         where = f"current in {now}" if now else "current nowhere"
         if before:
             where += f"; earlier in {before}"
         if m.get("runtime"):
             where += "; runs in " + ", ".join(f"{r['place']} ({r['env']})" for r in m["runtime"])
         gone = " (expired: no longer in the registry)" if m["expired"] else ""
-        lines.append(f"{m['app']} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
+        lines.append(f"{printable(m['app'])} {m['commit'][:8]} {short(m['digest'])}{gone}: {where}")
     return "\n".join(lines)
 
 
@@ -329,8 +340,8 @@ def verify(app: str, deep: bool, runtimes: bool, skip_runtimes: tuple[str, ...],
             f"{d['app']}: registry and ledger agree ({plural(d['checked'], 'check')})"
             if d["ok"]
             else "\n".join(
-                f"drift: {x['kind']} {x['where']}: expected {short(x['expected'])}, found {short(x['found'])}"
-                + (f" ({x['why']})" if x.get("why") else "")
+                f"drift: {x['kind']} {printable(x['where'])}: expected {short(x['expected'])},"
+                f" found {short(x['found'])}" + (f" ({printable(x['why'])})" if x.get("why") else "")
                 for x in d["drifts"]
             )
         ),

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boda.cli.render import emit, short, table
-from boda.cli.root import json_option, open_context, skip_runtime_option
+from boda.cli.render import emit, printable, short, table
+from boda.cli.root import json_option, open_context, policy_option, skip_runtime_option
 from boda.errors import EXIT_REFUSED
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ def _preview_text(data: PolicyEvaluation) -> str:
     text = table(["RULE", "ACTION", "DIGEST", "TAGS", "PUSHED"], rows)
     text += f"\n{data.summary.expiring_image_total_count} images would expire"
     for v in data.violations:
-        text += f"\nVIOLATION: in-use {v.image_digest} would be expired by rule {v.applied_rule_priority}"
+        digest, rule = printable(v.image_digest), v.applied_rule_priority
+        text += f"\nVIOLATION: in-use {digest} would be expired by rule {rule}"
     return text
 
 
@@ -65,13 +66,7 @@ def _write_json(data: PolicyEvaluation, pretty: bool) -> None:
 
 
 @policy.command("eval")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The lifecycle policy JSON.",
-)
+@policy_option("The lifecycle policy JSON.", required=True)
 @click.option(
     "--images",
     "images_path",
@@ -115,8 +110,8 @@ def policy_eval(
 def _check_text(d: dict[str, Any]) -> str:
     lines = []
     for v in d["violations"]:
-        tags = ",".join(v["tags"]) or "untagged"
-        why = "; ".join(p["detail"] for p in v["protections"])
+        tags = printable(",".join(v["tags"])) or "untagged"
+        why = "; ".join(printable(p["detail"]) for p in v["protections"])
         verb = "archived" if v.get("action") == "transition" else "expired"
         by = " (ECR's preview)" if v.get("source") == "ecr-preview" else ""
         lines.append(
@@ -125,7 +120,7 @@ def _check_text(d: dict[str, Any]) -> str:
         )
     for p in d.get("ecr_preview", []):
         if not p["available"]:
-            lines.append(f"ECR preview of {p['repository']}: unavailable ({p['reason']})")
+            lines.append(f"ECR preview of {p['repository']}: unavailable ({printable(p['reason'])})")
             continue
         for diff in p["differences"]:
             ecr, boda = diff["ecr"], diff["boda"]
@@ -133,7 +128,7 @@ def _check_text(d: dict[str, Any]) -> str:
                 f"DIFFERENCE: {p['repository']}@{diff['digest']}: ECR "
                 f"{_side(ecr)}, boda {_side(boda)} (ECR is the judge)"
             )
-    lines += [f"note: {n}" for n in d.get("notes", [])]
+    lines += [f"note: {printable(n)}" for n in d.get("notes", [])]
     if not d["violations"]:
         lines.append(f"{d['app']}: the policy expires no protected image")
     return "\n".join(lines)
@@ -148,12 +143,7 @@ def _side(side: dict[str, Any] | None) -> str:
 
 @policy.command("check")
 @click.argument("app")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The policy (default: retention.policy, else the repository's own on ECR).",
-)
+@policy_option("The policy (default: retention.policy, else the repository's own on ECR).")
 @click.option(
     "--ecr-preview/--no-ecr-preview",
     default=True,
@@ -168,9 +158,9 @@ def policy_check(
     from boda.services.expiry.policy_check import policy_check as run
 
     with open_context() as ctx:
-        data = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes, ecr_preview=ecr_preview)
-    emit(data, as_json, _check_text)
-    if data["violations"]:
+        result = run(ctx, app, policy=policy_path, skip_runtimes=skip_runtimes, ecr_preview=ecr_preview)
+    emit(result.to_json(), as_json, _check_text)
+    if result.violations:
         raise SystemExit(EXIT_REFUSED)
 
 

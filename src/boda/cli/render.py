@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+
+from boda.types import CONTROL_CHARACTERS
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
@@ -17,7 +18,7 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
     else:
         out = text(data)
         if out:
-            click.echo(out)
+            click.echo(printable_lines(out))
 
 
 def dumps(data: Any) -> str:
@@ -29,18 +30,22 @@ def dumps(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def printable(text: str) -> str:
     """`text` with control characters (newlines, ESC, bidi overrides) shown as escapes, so that what
     a user typed can neither forge a row of a table nor rewrite the terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def printable_lines(text: str) -> str:
+    """`text` made printable line by line, its line breaks kept: the last guard of every text
+    output. A field that may hold a line break of its own (a reason, a name, a registry's answer)
+    is made printable where it is put into a line, so that it cannot start a line of its own."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def note(message: str) -> None:
-    """A message for the person at the terminal (stderr)."""
-    click.echo(message, err=True)
+    """A message for the person at the terminal (stderr), made printable."""
+    click.echo(printable_lines(message), err=True)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

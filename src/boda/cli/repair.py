@@ -6,16 +6,19 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, short
-from boda.cli.root import by_option, json_option, open_context
+from boda.cli.render import emit, printable, short
+from boda.cli.root import by_option, free_text, json_option, open_context
 from boda.errors import EXIT_CONFLICT
 
 
 def repair_text(data: dict[str, Any]) -> str:
     """One line per repair, then what is left."""
-    lines = [f"{r['app']}: {r['action']}: {r['where']} ({r['detail']})" for r in data["repairs"]]
+    lines = [
+        f"{r['app']}: {r['action']}: {printable(r['where'])} ({printable(r['detail'])})"
+        for r in data["repairs"]
+    ]
     lines += [
-        f"{d['app']}: still drift: {d['kind']} {d['where']}:"
+        f"{d['app']}: still drift: {d['kind']} {printable(d['where'])}:"
         f" expected {short(d['expected'])}, found {short(d['found'])}"
         for d in data["remaining"]
     ]
@@ -32,7 +35,7 @@ def repair_text(data: dict[str, Any]) -> str:
     help="Record what the registry shows (a tag moved, a write that landed) instead of putting back "
     "what the ledger says.",
 )
-@click.option("--reason", help="Why, recorded with every repair.")
+@click.option("--reason", callback=free_text, help="Why, recorded with every repair.")
 @by_option
 @json_option
 def repair(app: str | None, keep_registry: bool, reason: str | None, by: str | None, as_json: bool) -> None:

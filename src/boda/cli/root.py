@@ -19,6 +19,22 @@ from boda import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def free_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Option callback for free text a person gives (`--reason`, `--by`): refused as it is parsed,
+    before any config, registry or ledger is touched, by the rule every service applies
+    (boda.types.check_free_text): one line, exit 2."""
+    from boda.types import check_free_text
+
+    return None if value is None else check_free_text(value, param.opts[0])
+
+
+def url_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Option callback for a URL (`--url`), refused as it is parsed (boda.types.check_url)."""
+    from boda.types import check_url
+
+    return None if value is None else check_url(value, param.opts[0])
+
+
 def json_option(func: F) -> F:
     """`--json`: print the result as JSON on stdout."""
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)
@@ -26,7 +42,9 @@ def json_option(func: F) -> F:
 
 def by_option(func: F) -> F:
     """`--by WHO`: who acts (default: CI identity variables, then $USER)."""
-    return click.option("--by", help="Who is acting (default: CI identity, then $USER).")(func)
+    return click.option("--by", callback=free_text, help="Who is acting (default: CI identity, then $USER).")(
+        func
+    )
 
 
 def sign_option(func: F) -> F:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from boda.cli.render import emit, short, table
+from boda.cli.render import emit, printable, short, table
 from boda.cli.root import json_option, open_context
 
 
@@ -46,7 +46,7 @@ def scan_text(data: dict[str, Any]) -> str:
                     ]
                 )
     out = table(["ENV", "PLACE", "ROLE", "TASKS", "APP", "DIGEST", "COMMIT", "IMAGE"], rows) if rows else ""
-    return "\n".join([out, *notes]).strip("\n")
+    return "\n".join([out, *map(printable, notes)]).strip("\n")
 
 
 @click.group()

@@ -27,7 +27,6 @@ from boda.ledger.locks import Holder, LockTimeout
 from boda.ledger.queries.repositories import RepositoryClaimed
 from boda.ledger.records import (
     EVIDENCE_RESULTS,
-    FULL_COMMIT_SHA,
     INTENT_RESOLUTIONS,
     PROMOTION_KINDS,
     Attestation,
@@ -46,7 +45,6 @@ from boda.locations import LedgerLocation, redact_url
 
 __all__ = [
     "EVIDENCE_RESULTS",
-    "FULL_COMMIT_SHA",
     "INTENT_RESOLUTIONS",
     "LOCK_TIMEOUT_S",
     "PROMOTION_KINDS",

@@ -7,7 +7,6 @@ are state; an intent is opened once and closed once. Timestamps are timezone-awa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +19,6 @@ EVIDENCE_RESULTS = frozenset({"pass", "fail"})
 # How an intent ends: `done` (the write happened and its fact is recorded), `undone` (what moved
 # was put back), `abandoned` (the write did not happen, or nothing is left to do).
 INTENT_RESOLUTIONS = frozenset({"done", "undone", "abandoned"})
-
-# A stored build names its commit by the full SHA (SHA-1: 40 digits, SHA-256: 64), never by a
-# prefix: a prefix that is unique today may not be tomorrow. Lookups take prefixes (HEX_PREFIX).
-FULL_COMMIT_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
-HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}\Z")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Arguments decoded from a non-UTF-8 command line carry lone surrogates (U+DC80..U+DCFF) that no
 database encoding accepts, and PostgreSQL cannot store NUL in text or JSON. Such text is bad input
-(UsageError, exit 2), found before anything is written: services call `check_text` before they
-touch the registry, and every ledger write checks again before its first statement.
+(UsageError, exit 2), found before anything is written: services check what a person gives with
+`boda.types.check_free_text` (the same rule, and a length) before they touch the registry, and
+every ledger write checks again with `check_text` before its first statement.
 """
 
 from __future__ import annotations
@@ -12,21 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from boda.errors import UsageError
-
-_SHOWN = 60
-
-
-def _problem(text: str) -> str | None:
-    if "\x00" in text:
-        return f"a NUL character at position {text.index(chr(0))}"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (
-            f"U+{ord(text[exc.start]):04X} at position {exc.start}, which is not text"
-            " (was it written in another encoding than UTF-8?)"
-        )
-    return None
+from boda.types import excerpt, text_problem
 
 
 def check_text(value: str | None, what: str) -> str | None:
@@ -35,10 +22,9 @@ def check_text(value: str | None, what: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise UsageError(f"{what} must be text, not {type(value).__name__}")
-    problem = _problem(value)
+    problem = text_problem(value)
     if problem is not None:
-        shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
-        raise UsageError(f"{what} {shown!a} contains {problem}; the ledger cannot store it")
+        raise UsageError(f"{what} {excerpt(value)} contains {problem}; the ledger cannot store it")
     return value
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boda.errors import Conflict, DigestMismatch, NotFound, ReferenceError_, UsageError
-from boda.ledger import FULL_COMMIT_SHA, check_text
+from boda.errors import Conflict, DigestMismatch, NotFound, UsageError
+from boda.ledger import check_text
 from boda.registry.copy import copy_image
-from boda.services.context import Context, check_app, check_commit, identity
+from boda.services.context import Context, check_app, check_full_commit, identity
 from boda.types import Digest, Manifest, Reference, validate_tag
 
 if TYPE_CHECKING:
@@ -103,11 +103,7 @@ def record_build(
     does not know as that commit's build stays a Conflict. Re-running the same build changes nothing.
     """
     check_app(app)
-    commit = check_commit(commit)
-    if not FULL_COMMIT_SHA.match(commit):  # before anything is written: its tag is made from it
-        raise ReferenceError_(
-            f"invalid commit {commit!r}: a build names its commit by the full SHA (40 or 64 digits)"
-        )
+    commit = check_full_commit(commit)  # before anything is written: its tag is made from it
     actor = check_text(identity(by), "the name of who acts") or ""
     external, local_ref = _source(ctx, app, image, digest)
     registry = ctx.registry

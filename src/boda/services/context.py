@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from boda.config import Config
 from boda.errors import ConfigError, NotFound, PolicyError, ReferenceError_, UsageError
-from boda.types import Digest, validate_repository
+from boda.types import (
+    COMMIT_PREFIX,
+    FULL_COMMIT_SHA,
+    MIN_PREFIX,
+    Digest,
+    check_free_text,
+    validate_repository,
+)
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Ledger
@@ -34,26 +40,35 @@ CI_IDENTITY_VARIABLES = (
     "USER",
     "LOGNAME",
 )
-_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
-MIN_PREFIX = 7
 
 
 def identity(by: str | None) -> str:
-    """Who is acting: `--by`, else the CI identity variables, else the login name."""
+    """Who is acting: `--by`, else the CI identity variables, else the login name; UsageError when
+    that is not text boda accepts (check_free_text)."""
     if by:
-        return by
+        return check_free_text(by, "the name of who acts")
     for name in CI_IDENTITY_VARIABLES:
         value = os.environ.get(name)
         if value:
-            return value
+            return check_free_text(value, f"the name of who acts (${name})")
     return "unknown"
 
 
 def check_commit(text: str) -> str:
-    """A commit SHA or unique prefix: 7 to 64 hex digits, returned lower case."""
+    """A commit to look up: a SHA or a prefix of it (MIN_PREFIX to 64 hex digits), lower case."""
     commit = text.strip().lower()
-    if not _COMMIT.match(commit):
-        raise ReferenceError_(f"invalid commit {text!r}: expected 7 to 64 hexadecimal digits")
+    if not COMMIT_PREFIX.match(commit):
+        raise ReferenceError_(f"invalid commit {text!r}: expected {MIN_PREFIX} to 64 hexadecimal digits")
+    return commit
+
+
+def check_full_commit(text: str) -> str:
+    """A commit to record: its full SHA (40 or 64 hex digits), lower case; a prefix is refused."""
+    commit = text.strip().lower()
+    if not FULL_COMMIT_SHA.match(commit):
+        raise ReferenceError_(
+            f"invalid commit {text!r}: expected the full SHA (40 or 64 hexadecimal digits), not a prefix"
+        )
     return commit
 
 

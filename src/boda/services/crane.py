@@ -5,15 +5,66 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import DigestMismatch, NotFound, Refused, UsageError
 from boda.registry import open_registry
 from boda.registry.copy import DEFAULT_CONCURRENCY, CopyReport, ProgressFn, copy_image
-from boda.types import Reference
+from boda.types import Digest, Reference
 
 if TYPE_CHECKING:
     from boda.registry.base import Registry
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a reference resolves to (`size` None where the registry cannot tell it without a read)."""
+
+    reference: Reference
+    digest: Digest
+    media_type: str
+    size: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "reference": str(self.reference),
+            "digest": str(self.digest),
+            "mediaType": self.media_type,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class TagList:
+    """The tags of a repository, sorted naturally."""
+
+    repository: str
+    tags: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"repository": self.repository, "tags": list(self.tags)}
+
+
+@dataclass(frozen=True)
+class Untagged:
+    """A tag removed, the digest it named, and whether the image went with it."""
+
+    reference: Reference
+    tag: str
+    digest: Digest
+    image_deleted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "reference": str(self.reference),
+            "tag": self.tag,
+            "digest": str(self.digest),
+            "image_deleted": self.image_deleted,
+        }
 
 
 @contextmanager
@@ -25,7 +76,7 @@ def _opened(ref: Reference, insecure: bool) -> Iterator[Registry]:
         registry.close()
 
 
-def digest(text: str, *, insecure: bool = False) -> dict[str, Any]:
+def digest(text: str, *, insecure: bool = False) -> Resolved:
     """Resolve a reference to its manifest digest with one HEAD (`size` is None where the registry
     cannot tell it without a read, as on ECR)."""
     ref = Reference.parse(text)
@@ -35,12 +86,7 @@ def digest(text: str, *, insecure: bool = False) -> dict[str, Any]:
         raise NotFound(f"{ref}: manifest not found")
     if ref.digest is not None and head.digest != ref.digest:
         raise DigestMismatch(f"{ref}: registry answers with {head.digest}")
-    return {
-        "reference": str(ref),
-        "digest": str(head.digest),
-        "mediaType": head.media_type,
-        "size": head.size,
-    }
+    return Resolved(ref, head.digest, head.media_type, head.size)
 
 
 def copy(
@@ -73,14 +119,14 @@ def copy(
         )
 
 
-def tags(text: str, *, insecure: bool = False) -> dict[str, Any]:
+def tags(text: str, *, insecure: bool = False) -> TagList:
     """All tags of a repository, sorted naturally (`ci-2` before `ci-10`)."""
     ref = Reference.parse(text)
     if ref.tag or ref.digest:
         raise UsageError(f"{text!r}: name a repository, without a tag or digest")
     with _opened(ref, insecure) as registry:
         listed = registry.tag_list(ref.repository)
-    return {"repository": ref.name, "tags": sorted(listed, key=natural_key)}
+    return TagList(ref.name, tuple(sorted(listed, key=natural_key)))
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -89,7 +135,7 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return (*parts, (2, text))
 
 
-def untag(text: str, *, insecure: bool = False, delete_image: bool = False) -> dict[str, Any]:
+def untag(text: str, *, insecure: bool = False, delete_image: bool = False) -> Untagged:
     """Remove one tag; the image and its other tags stay.
 
     Where removing an image's last tag deletes the image (ECR), that is refused (Refused, exit 3,
@@ -106,9 +152,4 @@ def untag(text: str, *, insecure: bool = False, delete_image: bool = False) -> d
             done = registry.tag_delete(ref.repository, ref.tag, keep_image=not delete_image)
         except Refused as exc:
             raise Refused(exc.message, hint="pass --delete-image to remove the tag and the image") from exc
-    return {
-        "reference": str(ref),
-        "tag": ref.tag,
-        "digest": str(done.digest or head.digest),
-        "image_deleted": done.image_deleted,
-    }
+    return Untagged(ref, ref.tag, done.digest or head.digest, done.image_deleted)

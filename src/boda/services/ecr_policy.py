@@ -23,7 +23,16 @@ from boda.policy.render import (
 )
 from boda.registry.base import LifecyclePolicyStore
 from boda.services.context import Context, check_app, identity
-from boda.services.native_retention import is_native, prepare, protected, require_native, scheme, sync
+from boda.services.native_retention import (
+    MutabilityChange,
+    SyncReport,
+    is_native,
+    prepare,
+    protected,
+    require_native,
+    scheme,
+    sync,
+)
 
 
 def _ecr(ctx: Context) -> LifecyclePolicyStore:
@@ -45,24 +54,45 @@ def _repository(ctx: Context, app: str, env: str | None) -> str:
     return ctx.config.repository_for(app, env)
 
 
-def get_policy(ctx: Context, app: str, *, env: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoredPolicy:
+    """The lifecycle policy a repository holds, with boda's reading of each rule."""
+
+    registry: str
+    repository: str
+    #: The policy document; None when the repository has none.
+    policy: Any
+    rules: tuple[str, ...] = ()
+    #: Why boda cannot evaluate the stored policy (put there by someone else), else None.
+    invalid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (`invalid` only when boda cannot read the policy)."""
+        out = {
+            "registry": self.registry,
+            "repository": self.repository,
+            "policy": self.policy,
+            "rules": list(self.rules),
+        }
+        return out if self.invalid is None else {**out, "invalid": self.invalid}
+
+
+def get_policy(ctx: Context, app: str, *, env: str | None = None) -> StoredPolicy:
     """The lifecycle policy of the app's repository (or of its repository for `env`, strategy
     `repos`) with boda's reading of each rule; `policy` is None when the repository has none."""
     registry = _ecr(ctx)
     repo = _repository(ctx, app, env)
     text = registry.lifecycle_policy(repo)
-    out: dict[str, Any] = {"registry": ctx.registry.name, "repository": repo, "policy": None, "rules": []}
     if text is None:
-        return out
-    out["policy"] = json.loads(text)
+        return StoredPolicy(ctx.registry.name, repo, None)
     try:
-        out["rules"] = [rule.reason for rule in parse_policy(text).rules]
-    except PolicyError as exc:
-        out["invalid"] = exc.message  # stored by someone else; boda cannot evaluate it
-    return out
+        rules = tuple(rule.reason for rule in parse_policy(text).rules)
+    except PolicyError as exc:  # stored by someone else; boda cannot evaluate it
+        return StoredPolicy(ctx.registry.name, repo, json.loads(text), invalid=exc.message)
+    return StoredPolicy(ctx.registry.name, repo, json.loads(text), rules)
 
 
-def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) -> dict[str, Any]:
+def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) -> StoredPolicy:
     """Validate `policy` with boda's validator, then store it on the app's repository.
 
     Invalid text raises PolicyError (exit 2) and nothing is written. In native retention the policy
@@ -95,12 +125,8 @@ def put_policy(ctx: Context, app: str, policy: Path, *, env: str | None = None) 
     registry = _ecr(ctx)
     registry.ensure_repository(repo)
     registry.put_lifecycle_policy(repo, text)
-    return {
-        "registry": ctx.registry.name,
-        "repository": repo,
-        "policy": json.loads(text),
-        "rules": [rule.reason for rule in parsed.rules],
-    }
+    rules = tuple(rule.reason for rule in parsed.rules)
+    return StoredPolicy(ctx.registry.name, repo, json.loads(text), rules)
 
 
 @dataclass
@@ -214,6 +240,20 @@ def _unproved(
     )
 
 
+@dataclass(frozen=True)
+class RenderedPut:
+    """`boda ecr policy put --render`: the policy stored, the tag mutability changed, the sync made."""
+
+    rendered: RenderResult
+    mutability: MutabilityChange | None
+    sync: SyncReport
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: the rendered policy's, with `mutability` (None: unchanged) and `sync`."""
+        mutability = None if self.mutability is None else self.mutability.to_json()
+        return {**self.rendered.to_json(), "mutability": mutability, "sync": self.sync.to_json()}
+
+
 def put_rendered(
     ctx: Context,
     app: str,
@@ -222,15 +262,16 @@ def put_rendered(
     env: str | None = None,
     skip_runtimes: Collection[str] = (),
     by: str | None = None,
-) -> dict[str, Any]:
+) -> RenderedPut:
     """Apply native retention to the app's repository: let the protection tags move (exclusion
     filters), sync the tags, render and prove the policy on the live images, store it, read it back."""
     require_native(ctx, "boda ecr policy put --render")
+    actor = identity(by)
     repo = _repository(ctx, app, env)
     registry = _ecr(ctx)
     registry.ensure_repository(repo)
     mutability = prepare(ctx, app, repo)
-    synced = sync(ctx, app, by=by, skip_runtimes=skip_runtimes)
+    synced = sync(ctx, app, by=actor, skip_runtimes=skip_runtimes)
     result = render(ctx, app, policy=policy, env=env, skip_runtimes=skip_runtimes)
     registry.put_lifecycle_policy(repo, result.text)
     stored = registry.lifecycle_policy(repo)
@@ -240,7 +281,7 @@ def put_rendered(
         "lifecycle-policy",
         app=app,
         env=env,
-        by=identity(by),
+        by=actor,
         reason="rendered for native retention",
         detail={
             "repository": repo,
@@ -248,4 +289,4 @@ def put_rendered(
             "shields": result.rendered.shields,
         },
     )
-    return {**result.to_json(), "mutability": mutability, "sync": synced.to_json()}
+    return RenderedPut(result, mutability, synced)

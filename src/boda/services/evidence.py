@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 from boda.config import Config
 from boda.errors import Refused, UsageError
 from boda.services.context import Context, identity
-from boda.types import EVIDENCE_RESULTS, validate_evidence_kind
+from boda.types import EVIDENCE_RESULTS, check_url, validate_evidence_kind
 
 if TYPE_CHECKING:
     from boda.ledger.base import Attestation, Evidence
-
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[\x21-\x7e\u00a0-\U0010ffff]+\Z")
 
 
 def evidence_json(item: Evidence, attestation: Attestation | None = None) -> dict[str, Any]:
@@ -98,10 +95,9 @@ def record_evidence(
     if result not in EVIDENCE_RESULTS:
         raise UsageError(f"invalid result {result!r}: expected pass or fail")
     check_kind(ctx.config, validate_evidence_kind(kind))
-    if url is not None and not _URL.match(url):
-        raise UsageError(
-            f"invalid url {url!r}: expected an absolute URL without spaces or control characters"
-        )
+    if url is not None:
+        check_url(url)
+    actor = identity(by)
     ctx.config.environment(env)
     build = ctx.find_build(app, commit=commit, digest=digest)
     if not ctx.ledger.promotions_of(build.digest, app, env):
@@ -118,11 +114,11 @@ def record_evidence(
         signer = attest.signer_for(ctx.config, sign)
         assert signer is not None
         item, attestation = attest.record_signed_evidence(
-            ctx, signer, build, env=env, kind=kind, result=result, by=identity(by), url=url
+            ctx, signer, build, env=env, kind=kind, result=result, by=actor, url=url
         )
         return EvidenceResult(app, env, str(build.digest), build.commit, item, attestation)
     # -- end of signed evidence
     item = ctx.ledger.record_evidence(
-        app=app, env=env, digest=build.digest, kind=kind, result=result, url=url, by=identity(by)
+        app=app, env=env, digest=build.digest, kind=kind, result=result, url=url, by=actor
     )
     return EvidenceResult(app, env, str(build.digest), build.commit, item)

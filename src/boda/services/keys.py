@@ -3,11 +3,44 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from boda.attest import keys as keyring
 from boda.errors import Conflict, UsageError
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """A new key pair on disk."""
+
+    key_type: str
+    keyid: str
+    private: Path
+    public: Path
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "type": self.key_type,
+            "keyid": self.keyid,
+            "private": str(self.private),
+            "public": str(self.public),
+        }
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """The public half of a signing key, for verifiers."""
+
+    key: str
+    keyid: str
+    pem: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"key": self.key, "keyid": self.keyid, "pem": self.pem}
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -24,7 +57,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         os.fsync(f.fileno())
 
 
-def generate_key_files(name: Path, key_type: str) -> dict[str, Any]:
+def generate_key_files(name: Path, key_type: str) -> KeyFiles:
     """Write NAME.key.pem (private, 0600) and NAME.pub.pem; nothing is written if either exists."""
     if key_type not in keyring.KEY_TYPES:
         raise UsageError(f"unknown key type {key_type!r}: expected {' or '.join(keyring.KEY_TYPES)}")
@@ -40,14 +73,10 @@ def generate_key_files(name: Path, key_type: str) -> dict[str, Any]:
     except BaseException:
         private_path.unlink(missing_ok=True)
         raise
-    return {"type": key_type, "keyid": keyid, "private": str(private_path), "public": str(public_path)}
+    return KeyFiles(key_type, keyid, private_path, public_path)
 
 
-def public_key(key: str) -> dict[str, Any]:
+def public_key(key: str) -> PublicKey:
     """The public key (PEM) and key id of a PEM private key file or `kms:KEY`."""
     signer = keyring.load_signer(key)
-    return {
-        "key": key,
-        "keyid": signer.keyid,
-        "pem": keyring.public_pem(signer.verifier.public).decode("ascii"),
-    }
+    return PublicKey(key, signer.keyid, keyring.public_pem(signer.verifier.public).decode("ascii"))

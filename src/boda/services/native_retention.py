@@ -432,7 +432,24 @@ def needed_mutable(ctx: Context, app: str, repo: str) -> list[str]:
     return needed
 
 
-def prepare(ctx: Context, app: str, repo: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class MutabilityChange:
+    """A repository's tag mutability as `prepare` found it and as ECR reports it after the change."""
+
+    repository: str
+    before: TagMutability
+    after: TagMutability
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "repository": self.repository,
+            "from": {"mutability": self.before.mutability, "filters": list(self.before.filters)},
+            "to": {"mutability": self.after.mutability, "filters": list(self.after.filters)},
+        }
+
+
+def prepare(ctx: Context, app: str, repo: str) -> MutabilityChange | None:
     """Make `repo`'s tag mutability let the protection (and environment) tags move and nothing else
     that was immutable; None when it already does. Refused (exit 3) when the settings forbid it."""
     registry = ctx.registry
@@ -452,8 +469,4 @@ def prepare(ctx: Context, app: str, repo: str) -> dict[str, Any] | None:
             f"{repo}: ECR reports tag mutability {after.mutability} with filters {list(after.filters)} after"
             f" boda set {change[0]} with {list(change[1])}"
         )
-    return {
-        "repository": repo,
-        "from": {"mutability": current.mutability, "filters": list(current.filters)},
-        "to": {"mutability": after.mutability, "filters": list(after.filters)},
-    }
+    return MutabilityChange(repo, current, after)

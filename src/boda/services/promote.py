@@ -18,7 +18,7 @@ from boda.services.context import Context, identity
 from boda.services.evidence import latest_per_kind
 from boda.services.expired import expiries, holders
 from boda.services.placement import FORCE, PROMOTE, ROLLBACK, Placement, place
-from boda.types import Digest, is_digest
+from boda.types import Digest, check_free_text, is_digest
 
 if TYPE_CHECKING:
     from boda.ledger.base import Build, Promotion
@@ -83,6 +83,8 @@ def promote(
         raise UsageError("an app is named twice")
     if digest is not None and len(apps) > 1:
         raise UsageError("a digest names one image: promote several apps by commit")
+    if reason is not None:
+        check_free_text(reason, "the reason")
     if force and not (reason and reason.strip()):
         raise UsageError("forcing past a gate needs a reason: say why the gate is bypassed")
     env = ctx.config.environment(to)
@@ -121,6 +123,9 @@ def rollback(
     Consecutive rollbacks walk further back: a digest rolled back from is skipped (until it is
     promoted again) unless it is named. A digest that expiry removed is refused with a clear line.
     """
+    if reason is not None:
+        check_free_text(reason, "the reason")
+    actor = identity(by)
     environment = ctx.config.environment(env)
     ctx.require_app(app)
     current = ctx.ledger.current(app, env)
@@ -154,7 +159,6 @@ def rollback(
     builds = ctx.ledger.builds_by_digest(target, app)
     if not builds:
         raise NotFound(f"no build of {app} has digest {target}")
-    actor = identity(by)
     statements = _sign(ctx, sign, builds[:1], environment, ROLLBACK, actor, reason)
     placements = place(ctx, builds[:1], environment, ROLLBACK, actor, reason)
     _publish(ctx, statements, placements)

@@ -7,9 +7,9 @@ from boda.ledger.dialect import Dialect, Row
 from boda.ledger.queries import Queries, limited
 from boda.ledger.queries.apps import touch_app
 from boda.ledger.queries.events import append_event
-from boda.ledger.records import FULL_COMMIT_SHA, HEX_PREFIX, Build, NewEvent
+from boda.ledger.records import Build, NewEvent
 from boda.ledger.text import check_text
-from boda.types import Digest
+from boda.types import COMMIT_PREFIX, FULL_COMMIT_SHA, MIN_PREFIX, Digest
 
 BUILD_COLUMNS = "app, commit_sha, digest, reference, recorded_at, recorded_by, tag, media_type, size"
 
@@ -103,8 +103,8 @@ class BuildQueries(Queries):
 
     def builds_by_commit_prefix(self, app: str | None, prefix: str, limit: int | None = None) -> list[Build]:
         """Builds whose commit starts with `prefix` (lower-case hex), of one app or all, newest first."""
-        if not HEX_PREFIX.match(prefix):
-            raise UsageError(f"invalid commit {prefix!r}: expected lower-case hex digits")
+        if not COMMIT_PREFIX.match(prefix):
+            raise UsageError(f"invalid commit {prefix!r}: expected {MIN_PREFIX} to 64 lower-case hex digits")
         # A range instead of LIKE so both databases use the index; 'g' sorts after every hex digit.
         params: list[object] = [prefix, prefix + "g"]
         sql = f"SELECT {BUILD_COLUMNS} FROM builds WHERE commit_sha >= ? AND commit_sha < ?"

@@ -12,7 +12,7 @@ select by age, so no policy ECR runs can honour them (they are reported as a not
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,105 @@ from boda.services.runtime_scan import scan
 PREVIEW_TIMEOUT = 120.0
 
 
+@dataclass(frozen=True)
+class RuleAction:
+    """What a rule does to an image: expire or transition (archive), by the rule of that priority."""
+
+    action: str | None
+    rule_priority: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"action": self.action, "appliedRulePriority": self.rule_priority}
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """A protected image the policy, run as ECR runs it, would expire (or archive)."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    by: RuleAction
+    protections: tuple[Protection, ...]
+    #: "ecr-preview" when ECR's own preview says so and boda's evaluation does not; else None.
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        out = {
+            "repository": self.repository,
+            "digest": self.digest,
+            "tags": list(self.tags),
+            **self.by.to_json(),
+            "protections": [p.to_json() for p in self.protections],
+        }
+        return out if self.source is None else {**out, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One image where ECR's preview and boda's evaluation disagree (None: leaves it alone)."""
+
+    digest: str
+    ecr: RuleAction | None
+    boda: RuleAction | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "digest": self.digest,
+            "ecr": None if self.ecr is None else self.ecr.to_json(),
+            "boda": None if self.boda is None else self.boda.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class PreviewComparison:
+    """ECR's own preview of one repository beside boda's evaluation (or why there is none)."""
+
+    repository: str
+    available: bool
+    reason: str
+    ecr_acts_on: int = 0
+    boda_acts_on: int = 0
+    differences: tuple[Difference, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (the counts and differences only when the preview was available)."""
+        out: dict[str, Any] = {
+            "repository": self.repository,
+            "available": self.available,
+            "reason": self.reason,
+        }
+        if self.available:
+            out |= {
+                "ecr_acts_on": self.ecr_acts_on,
+                "boda_acts_on": self.boda_acts_on,
+                "differences": [d.to_json() for d in self.differences],
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class PolicyCheck:
+    """`boda policy check`: every protected image at risk, ECR's previews compared, and notes."""
+
+    app: str
+    violations: tuple[AtRisk, ...]
+    ecr_preview: tuple[PreviewComparison, ...]
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "app": self.app,
+            "violations": [v.to_json() for v in self.violations],
+            "ecr_preview": [p.to_json() for p in self.ecr_preview],
+            "notes": list(self.notes),
+        }
+
+
 def policy_check(
     ctx: Context,
     app: str,
@@ -50,7 +149,7 @@ def policy_check(
     skip_runtimes: Collection[str] = (),
     ecr_preview: bool = True,
     preview_timeout: float = PREVIEW_TIMEOUT,
-) -> dict[str, Any]:
+) -> PolicyCheck:
     """Evaluate the policy as ECR would (ignoring boda's protections) and list every protected
     image it would expire: the outage predictor. With `ecr_preview` and an ECR registry, ECR's own
     preview is asked too and compared."""
@@ -61,8 +160,8 @@ def policy_check(
     texts = _policies(ctx, app, policy, native)
     now = now or datetime.now(UTC)
     running = scan(ctx, None, skip=skip_runtimes)
-    at_risk: list[dict[str, Any]] = []
-    previews: list[dict[str, Any]] = []
+    at_risk: list[AtRisk] = []
+    previews: list[PreviewComparison] = []
     notes: list[str] = []
     for repo in repositories(ctx, app):
         rules, text = texts.get(repo, (None, None))
@@ -84,20 +183,12 @@ def policy_check(
             previews.append(_compare(repo, answer, evaluate(rules, images, now)))
             for row in answer.rows:
                 if row.digest in protected and row.digest not in flagged:
-                    at_risk.append(
-                        {
-                            "repository": repo,
-                            "digest": row.digest,
-                            "tags": list(row.tags),
-                            "action": row.action,
-                            "appliedRulePriority": row.rule_priority,
-                            "protections": [p.to_json() for p in protected[row.digest]],
-                            "source": "ecr-preview",
-                        }
-                    )
+                    by = RuleAction(row.action, row.rule_priority)
+                    found = tuple(protected[row.digest])
+                    at_risk.append(AtRisk(repo, row.digest, row.tags, by, found, "ecr-preview"))
     if native and ctx.config.retention.min_age:
         notes.append("retention.min_age is not checked: ECR's lifecycle policy cannot honour it")
-    return {"app": app, "violations": at_risk, "ecr_preview": previews, "notes": notes}
+    return PolicyCheck(app, tuple(at_risk), tuple(previews), tuple(notes))
 
 
 def _policies(
@@ -165,38 +256,21 @@ def _boda_mode(
 
 def _violation(
     repo: str, images: Sequence[EcrImage], decision: Decision, protections: Sequence[Protection]
-) -> dict[str, Any]:
+) -> AtRisk:
     tags = next((image.tags for image in images if image.digest == decision.digest), ())
-    return {
-        "repository": repo,
-        "digest": decision.digest,
-        "tags": list(tags),
-        "action": decision.action,
-        "appliedRulePriority": decision.rule_priority,
-        "protections": [p.to_json() for p in protections],
-    }
+    by = RuleAction(decision.action, decision.rule_priority)
+    return AtRisk(repo, decision.digest, tuple(tags), by, tuple(protections))
 
 
-def _compare(repo: str, answer: RegistryPreview, decisions: Sequence[Decision]) -> dict[str, Any]:
+def _compare(repo: str, answer: RegistryPreview, decisions: Sequence[Decision]) -> PreviewComparison:
     """ECR's preview beside boda's evaluation: every image where they disagree."""
-    out: dict[str, Any] = {"repository": repo, "available": answer.available, "reason": answer.reason}
     if not answer.available:
-        return out
-    ecr: Mapping[str, tuple[str, int | None]] = {r.digest: (r.action, r.rule_priority) for r in answer.rows}
-    boda = {d.digest: (d.action, d.rule_priority) for d in decisions if d.action is not None}
-    differences = []
-    for digest in sorted(set(ecr) | set(boda)):
-        if ecr.get(digest) != boda.get(digest):
-            differences.append(
-                {
-                    "digest": digest,
-                    "ecr": _side(ecr.get(digest)),
-                    "boda": _side(boda.get(digest)),
-                }
-            )
-    out |= {"ecr_acts_on": len(ecr), "boda_acts_on": len(boda), "differences": differences}
-    return out
-
-
-def _side(found: tuple[str, int | None] | None) -> dict[str, Any] | None:
-    return None if found is None else {"action": found[0], "appliedRulePriority": found[1]}
+        return PreviewComparison(repo, False, answer.reason)
+    ecr: Mapping[str, RuleAction] = {r.digest: RuleAction(r.action, r.rule_priority) for r in answer.rows}
+    boda = {d.digest: RuleAction(d.action, d.rule_priority) for d in decisions if d.action is not None}
+    differences = tuple(
+        Difference(digest, ecr.get(digest), boda.get(digest))
+        for digest in sorted(set(ecr) | set(boda))
+        if ecr.get(digest) != boda.get(digest)
+    )
+    return PreviewComparison(repo, True, answer.reason, len(ecr), len(boda), differences)
