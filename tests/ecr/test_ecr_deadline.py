@@ -23,10 +23,10 @@ def _no_deadline_left_behind() -> Any:
 
 
 def test_no_call_starts_after_the_deadline(ecr_env: str) -> None:
-    deadline.start(0.5)
+    deadline.start(2.0)  # room for the first call on a loaded machine
     client = open_client(REGION)
     client.describe_repositories()  # within the deadline
-    time.sleep(0.6)
+    time.sleep(max(0.0, deadline.remaining() or 0.0) + 0.1)
     with pytest.raises(deadline.DeadlineExceeded) as caught:
         client.describe_repositories()
     assert caught.value.exit_code == EXIT_UNAVAILABLE

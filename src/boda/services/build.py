@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import Conflict, DigestMismatch, NotFound, UsageError
-from boda.ledger import check_text
 from boda.registry.copy import copy_image
 from boda.services.context import Context, check_app, check_full_commit, identity
-from boda.types import Digest, Manifest, Reference, validate_tag
+from boda.types import Digest, Manifest, Reference, check_free_text, validate_tag
 
 if TYPE_CHECKING:
     from boda.ledger import Build
@@ -104,7 +103,7 @@ def record_build(
     """
     check_app(app)
     commit = check_full_commit(commit)  # before anything is written: its tag is made from it
-    actor = check_text(identity(by), "the name of who acts") or ""
+    actor = check_free_text(identity(by), "the name of who acts")
     external, local_ref = _source(ctx, app, image, digest)
     registry = ctx.registry
     repo = ctx.config.repository_for(app, None)

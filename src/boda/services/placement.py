@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from boda.config import Environment
 from boda.errors import BodaError, Conflict, NotFound
-from boda.ledger import NewPromotion, check_text
+from boda.ledger import NewPromotion
 from boda.registry.copy import copy_image
 from boda.services.context import Context
-from boda.types import Digest
+from boda.types import Digest, check_free_text
 
 if TYPE_CHECKING:
     from boda.ledger import Build, Intent
@@ -147,8 +147,9 @@ def place(
     `before_write` runs under the locks just before the first registry write (tests use it to
     force an interleaving; attestations to sign nothing that will not be written).
     """
-    check_text(actor, "the name of who acts")
-    check_text(reason, "the reason")
+    check_free_text(actor, "the name of who acts")
+    if reason is not None:
+        check_free_text(reason, "the reason")
     ctx.ledger.check_writable()
     config = ctx.config
     pairs = [(b.app, env.name) for b in builds]

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from boda.errors import NotFound
-from boda.ledger import Intent, NewPromotion, check_text
+from boda.ledger import Intent, NewPromotion
 from boda.registry.copy import copy_image
 from boda.services.context import Context, identity
 from boda.services.placement import FORCE, PROMOTE, ROLLBACK, sources
 from boda.services.verify import Drift, verify
-from boda.types import Digest, is_digest
+from boda.types import Digest, check_free_text, is_digest
 
 PLACEMENT_ACTIONS = frozenset({PROMOTE, ROLLBACK, FORCE})
 
@@ -89,8 +89,9 @@ def repair(
     reason: str | None = None,
 ) -> RepairResult:
     """Reconcile open intents and drift of `app` (or of every app) and record each repair."""
-    actor = check_text(identity(by), "the name of who acts") or ""
-    check_text(reason, "the reason")
+    actor = check_free_text(identity(by), "the name of who acts")
+    if reason is not None:
+        check_free_text(reason, "the reason")
     if app is not None:
         ctx.require_app(app)
         apps = [app]

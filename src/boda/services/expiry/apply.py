@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from boda.errors import NotFound, Refused
-from boda.ledger import check_text
 from boda.policy.plan import PlanEntry
 from boda.registry.base import BatchDelete, BlobCollector
 from boda.services.context import Context, identity
 from boda.services.expiry.plan import ExpiryPlan, plan, require_known_app
 from boda.services.expiry.protections import apps_sharing, merged_facts
 from boda.services.runtime_scan import RuntimeScan, scan
-from boda.types import Digest
+from boda.types import Digest, check_free_text
 
 #: Images deleted under one hold of the locks on backends without a batch delete.
 BATCH = 50
@@ -90,7 +89,7 @@ def apply(
     result = ApplyResult(expiry, applied=yes)
     if not yes or not expiry.expiring:
         return result
-    actor = check_text(identity(by), "the name of who acts") or ""
+    actor = check_free_text(identity(by), "the name of who acts")
     ctx.ledger.check_writable()
     known_tags: dict[str, set[str]] = {}
     for entry in expiry.entries:
