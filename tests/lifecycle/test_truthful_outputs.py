@@ -4,7 +4,6 @@ truth). On the embedded default: an OCI layout and SQLite."""
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 from typing import Any
 
