@@ -90,3 +90,23 @@ def test_a_deletion_killed_after_the_registry_acted_is_recorded_by_repair(faulty
     f.in_use_pulls_whole(app)
     status = f.p.boda("status", app, "--json").json
     assert current(f, app) == d[2] and status
+
+
+def test_a_deletion_killed_before_the_registry_acted_is_abandoned_by_repair(faulty: Faulty) -> None:
+    f = faulty
+    app = f.p.app("web")
+    _commits, d = promoted(f, app, 3)
+    rule = f.proxy.add("hold", "DELETE", f"/{app}/manifests/{d[0]}")
+    proc = f.spawn("gc", "apply", app, "--yes")
+    assert rule.arrived.wait(30)  # the DELETE is held before the registry saw it
+    proc.send_signal(signal.SIGKILL)
+    finish(proc)
+    f.proxy.clear()  # the held request is let go only after its client is dead
+    assert f.p.boda("verify", app).code == 5  # the open intent
+    repaired = f.p.boda("repair", app, "--json")
+    assert repaired.code == 0, repaired.out + repaired.err
+    events = f.p.boda("events", app, "--action", "expire", "--json").json["events"]
+    still_there = f.p.registry().manifest_head(app, d[0]) is not None
+    assert (d[0] in {e["digest"] for e in events}) == (not still_there)  # recorded iff gone
+    f.agree(app)
+    f.in_use_pulls_whole(app)
