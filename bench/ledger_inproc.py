@@ -21,7 +21,11 @@ def main() -> int:
 
     from boda.config import load_config
     from boda.services.context import Context
-    from boda.services.status import history, status
+    from boda.services.history import stream_history
+    from boda.services.status import status
+
+    def history(ctx: Any, app: str, env: str | None = None) -> list[Any]:
+        return list(stream_history(ctx, app, env).entries)
 
     out: dict[str, Any] = {}
     with Context(load_config(config_path)) as ctx:
@@ -29,6 +33,7 @@ def main() -> int:
         envs = [e.name for e in ctx.config.environments]
         cases: dict[str, Callable[[], Any]] = {
             "status": lambda: status(ctx, app),
+            "status (ledger only)": lambda: status(ctx, app, live=False),
             "history": lambda: history(ctx, app),
             "history --env prd": lambda: history(ctx, app, "prd"),
             "ledger.current_all": lambda: ledger.current_all(app),
@@ -45,7 +50,7 @@ def main() -> int:
                 fn()
                 times.append(time.perf_counter() - started)
             out[name] = times
-        out["history_entries"] = len(history(ctx, app).entries)
+        out["history_entries"] = len(history(ctx, app))
     print(json.dumps(out))
     return 0
 

@@ -105,7 +105,49 @@ def _first_byte(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
     return at_first, time.perf_counter() - started, size
 
 
-def _history_stream(config: Path, app: str, runs: int) -> dict[str, Any]:
+# Ledger schema 4 (what each build got) came after the code the "before" rows run (BEFORE_REF knows
+# schema 3 and rightly refuses a newer ledger): those rows get a copy of the same ledger, taken back.
+_TO_SCHEMA_3 = (
+    "DROP INDEX builds_app_tag",
+    "ALTER TABLE builds DROP COLUMN size",
+    "ALTER TABLE builds DROP COLUMN media_type",
+    "ALTER TABLE builds DROP COLUMN tag",
+    "DELETE FROM schema_version WHERE version >= 4",
+)
+
+
+def _schema3_sqlite(db: Path) -> Path:
+    """A copy of the SQLite ledger `db` in schema 3 (made once, kept beside it)."""
+    import sqlite3
+
+    copy = db.with_name(db.stem + "-schema3.db")
+    if not copy.exists():
+        shutil.copyfile(db, copy)
+        with sqlite3.connect(copy) as conn:
+            for statement in _TO_SCHEMA_3:
+                conn.execute(statement)
+    return copy
+
+
+def _schema3_postgres(db: str) -> str:
+    """A copy of the PostgreSQL bench database `db` in schema 3; its URL."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"{db}_schema3"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(db))
+        )
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in _TO_SCHEMA_3:
+            conn.execute(statement)
+    return url
+
+
+def _history_stream(config: Path, app: str, runs: int, before_config: Path | None = None) -> dict[str, Any]:
     """`boda history APP --json` streamed, beside the code before issue 15.5 (built whole, then printed)."""
     cases: dict[str, tuple[list[str], dict[str, str]]] = {
         "boda history --json (streamed)": ([BODA, "--config", str(config), "history", app, "--json"], {}),
@@ -114,7 +156,7 @@ def _history_stream(config: Path, app: str, runs: int) -> dict[str, Any]:
     before = _before_source()
     if before is not None:
         cases[f"boda history --json before 15.5 ({BEFORE_REF}: built whole)"] = (
-            [PYTHON, "-m", "boda", "--config", str(config), "history", app, "--json"],
+            [PYTHON, "-m", "boda", "--config", str(before_config or config), "history", app, "--json"],
             {"PYTHONPATH": str(before)},
         )
     out: dict[str, Any] = {}
@@ -135,7 +177,7 @@ def _history_stream(config: Path, app: str, runs: int) -> dict[str, Any]:
     return out
 
 
-def _serving(config: Path, app: str, seconds: float) -> dict[str, Any]:
+def _serving(config: Path, app: str, seconds: float, before_config: Path | None = None) -> dict[str, Any]:
     """50 concurrent clients on /api/apps/APP/status of `boda serve` (answers reused, and not), and of
     the server before issue 15.4 (a context per request), each started on a free port."""
     import subprocess
@@ -152,7 +194,7 @@ def _serving(config: Path, app: str, seconds: float) -> dict[str, Any]:
     before = _before_source()
     if before is not None:
         servers[f"boda serve before 15.4 ({BEFORE_REF}: a context per request)"] = (
-            [PYTHON, "-m", "boda", "--config", str(config), "serve", "--port", "{port}"],
+            [PYTHON, "-m", "boda", "--config", str(before_config or config), "serve", "--port", "{port}"],
             {"PYTHONPATH": str(before)},
         )
     out: dict[str, Any] = {}
@@ -256,8 +298,9 @@ def section_ledger(
     result["backends"]["SQLite"] = _measure(sqlite_cfg, apps, runs)
     result["sqlite_bytes"] = db.stat().st_size
     log("  SQLite: history streamed, and served under load")
-    result["history_stream"] = {"SQLite": _history_stream(sqlite_cfg, "team/big", runs)}
-    result["serve"] = {"SQLite": _serving(sqlite_cfg, "team/svc00", serve_seconds)}
+    sqlite_before = _config(DATA / "projects" / "ledger-sqlite-schema3", f"sqlite:///{_schema3_sqlite(db)}")
+    result["history_stream"] = {"SQLite": _history_stream(sqlite_cfg, "team/big", runs, sqlite_before)}
+    result["serve"] = {"SQLite": _serving(sqlite_cfg, "team/svc00", serve_seconds, sqlite_before)}
 
     why_not = _postgres_ok()
     if why_not is not None:
@@ -270,7 +313,8 @@ def section_ledger(
     log("  PostgreSQL: status / history")
     result["backends"]["PostgreSQL"] = _measure(pg_cfg, apps, runs)
     log("  PostgreSQL: served under load")
-    result["serve"]["PostgreSQL"] = _serving(pg_cfg, "team/svc00", serve_seconds)
+    pg_before = _config(DATA / "projects" / "ledger-pg-schema3", _schema3_postgres(PG_DB))
+    result["serve"]["PostgreSQL"] = _serving(pg_cfg, "team/svc00", serve_seconds, pg_before)
     log(f"  PostgreSQL: 8 writer processes x {writer_count} promotions")
     result["writers"] = {
         "distinct (app, env) per writer": _writers(url, 8, writer_count, same_pair=False),
