@@ -490,3 +490,16 @@ def test_sqlite_relative_urls_use_base_dir_and_create_the_folder(tmp_path: Path)
         assert ledger.apps() == [APP]
     with open_ledger("sqlite:///:memory:") as ledger:
         assert ledger.apps() == []
+
+
+def test_events_can_be_read_by_action(ledger: Ledger) -> None:
+    promote(ledger, "dev", dg(1))
+    ledger.record_event("expire", app=APP, by="gc", digest=dg(2), detail={"repository": APP})
+    ledger.record_event("note", app="other/app", by="ci")
+    ledger.record_event("expire", app="other/app", by="gc", digest=dg(3))
+    assert [e.action for e in ledger.events(APP, actions=("expire",))] == ["expire"]
+    assert [e.digest for e in ledger.events(actions=("expire",))] == [dg(3), dg(2)]
+    assert [e.action for e in ledger.events(APP, actions=("promote", "expire"))] == ["expire", "promote"]
+    assert [e.digest for e in ledger.iter_events(actions=("expire",), page_size=1)] == [dg(3), dg(2)]
+    assert [e.action for e in ledger.iter_events(APP, actions=("note",))] == []
+    assert len(ledger.events(APP)) == len(list(ledger.iter_events(APP))) == 2

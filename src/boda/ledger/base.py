@@ -7,7 +7,7 @@ transactions: no database lock is held while the registry is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -314,12 +314,22 @@ class Ledger(Protocol):
         """Append an event; with `intent`, close that open intent in the same transaction."""
         ...
 
-    def events(self, app: str | None = None, limit: int | None = None) -> list[Event]: ...
+    def events(
+        self, app: str | None = None, limit: int | None = None, *, actions: Collection[str] = ()
+    ) -> list[Event]:
+        """Events (of `app`; of those `actions`, all when empty), newest first."""
+        ...
 
     def iter_events(
-        self, app: str | None = None, *, before: int | None = None, page_size: int = ...
+        self,
+        app: str | None = None,
+        *,
+        actions: Collection[str] = (),
+        before: int | None = None,
+        page_size: int = ...,
     ) -> Iterator[Event]:
-        """Every event (of `app`), newest first, fetched in pages by id (bounded memory)."""
+        """Every event (of `app`; of those `actions`), newest first, fetched in pages by id
+        (bounded memory)."""
         ...
 
     # -- intents -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import UsageError
@@ -49,14 +50,5 @@ def events(
     if limit is not None and limit < 1:
         raise UsageError("the limit must be at least 1")
 
-    def entries() -> Iterator[Event]:
-        count = 0
-        for event in ctx.ledger.iter_events(app):
-            if actions and event.action not in actions:
-                continue
-            yield event
-            count += 1
-            if limit is not None and count >= limit:
-                return
-
-    return EventLog(app, entries())
+    entries = ctx.ledger.iter_events(app, actions=actions)
+    return EventLog(app, islice(entries, limit) if limit is not None else entries)

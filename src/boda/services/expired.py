@@ -40,7 +40,7 @@ def expiries(ctx: Context, app: str) -> Expiries:
     """The expire events of `app` still in force (one read of the event log)."""
     found: dict[str, dict[str, Event]] = {}
     rebuilt: set[str] = set()
-    for event in ctx.ledger.events(app):  # newest first
+    for event in ctx.ledger.iter_events(app, actions=("build", "expire")):  # newest first
         if event.digest is None:
             continue
         digest = str(event.digest)

@@ -214,8 +214,8 @@ class _Fixer:
         digests = [d for d in intent.detail.get("digests") or [] if isinstance(d, str) and is_digest(d)]
         recorded = {
             str(e.digest)
-            for e in ctx.ledger.events(self.app)
-            if e.action == "expire" and e.at >= intent.at and e.detail.get("repository") == repo
+            for e in ctx.ledger.iter_events(self.app, actions=("expire",))
+            if e.at >= intent.at and e.detail.get("repository") == repo
         }
         for text in digests:
             if text in recorded or _names(ctx, repo, text) is not None:

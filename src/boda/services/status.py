@@ -325,6 +325,7 @@ def whereis(
             f"no build recorded for {'commit ' + str(commit) if commit else 'digest ' + str(digest)}"
         )
     seen, error = _scan_quietly(ctx) if any(e.runtimes for e in ctx.config.environments) else (None, None)
+    gone = {app_name: expiries(ctx, app_name) for app_name in {b.app for b in builds}}  # one read per app
     matches = []
     for build in builds:
         running = {p.env: p for p in ctx.ledger.environments_with(build.digest, build.app)}
@@ -337,7 +338,7 @@ def whereis(
                 build,
                 tuple(p for _, p in sorted(running.items())),
                 tuple(p for _, p in sorted(ran.items())),
-                _gone(ctx, build.app, expiries(ctx, build.app), build.digest),
+                _gone(ctx, build.app, gone[build.app], build.digest),
                 tuple(s for s in seen.sightings() if s.app == build.app and s.digest == build.digest)
                 if seen
                 else (),

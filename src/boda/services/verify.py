@@ -76,7 +76,7 @@ def verify(
     # (kind, repository, tag-or-digest, expected digest)
     checks: list[tuple[str, str, str, str]] = []
     # Images boda expired on purpose are gone with their tags; that is not drift.
-    events = ctx.ledger.events(app)
+    events = ctx.ledger.events(app, actions=("expire", "protection-tags"))
     expired = {(str(e.detail.get("repository")), str(e.digest)) for e in events if e.action == "expire"}
     # Native retention: digests `untag_replaced` untagged on purpose lost their commit tag too.
     expired |= {

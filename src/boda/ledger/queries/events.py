@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -132,21 +132,27 @@ class EventQueries(Queries):
         with self._tx.write() as db:
             return append_event(db, self._tx.now(), new, closes=intent)
 
-    def events(self, app: str | None = None, limit: int | None = None) -> list[Event]:
-        params: list[object] = []
-        sql = f"SELECT {EVENT_COLUMNS} FROM events"
-        if app is not None:
-            sql += " WHERE app = ?"
-            params.append(app)
+    def events(
+        self, app: str | None = None, limit: int | None = None, *, actions: Collection[str] = ()
+    ) -> list[Event]:
+        conditions, params = _filters(app, actions)
+        where = f" WHERE {conditions.removeprefix(' AND ')}" if conditions else ""
+        sql = f"SELECT {EVENT_COLUMNS} FROM events{where}"
         sql = limited(sql + " ORDER BY id DESC", params, limit)
         return [decode_event(self._tx.db, r) for r in self._tx.read(sql, params)]
 
     def iter_events(
-        self, app: str | None = None, *, before: int | None = None, page_size: int = PAGE_SIZE
+        self,
+        app: str | None = None,
+        *,
+        actions: Collection[str] = (),
+        before: int | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> Iterator[Event]:
-        """Every event (of `app`), newest first, read in pages of `page_size` by id: memory stays
-        bounded however long the log. `before` starts below that event id (to resume a listing)."""
-        conditions, params = ("", []) if app is None else (" AND app = ?", [app])
+        """Every event (of `app`; of those `actions`), newest first, read in pages of `page_size`
+        by id: memory stays bounded however long the log. `before` starts below that event id (to
+        resume a listing)."""
+        conditions, params = _filters(app, actions)
         for row in newest_first(
             self._tx,
             f"SELECT {EVENT_COLUMNS} FROM events",
@@ -156,3 +162,17 @@ class EventQueries(Queries):
             page_size=page_size,
         ):
             yield decode_event(self._tx.db, row)
+
+
+def _filters(app: str | None, actions: Collection[str]) -> tuple[str, list[object]]:
+    """SQL conditions (` AND …`, or "") and their parameters for an app and a set of actions."""
+    conditions = ""
+    params: list[object] = []
+    if app is not None:
+        conditions += " AND app = ?"
+        params.append(app)
+    if actions:
+        wanted = sorted(set(actions))
+        conditions += f" AND action IN ({', '.join('?' * len(wanted))})"
+        params += wanted
+    return conditions, params
