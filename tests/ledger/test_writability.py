@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +16,12 @@ from psycopg import sql
 from boda.errors import EXIT_UNAVAILABLE, EXIT_USAGE, LedgerError, UsageError
 from boda.ledger import Ledger, NewPromotion, check_detail, check_text, open_ledger
 from boda.types import Digest
+from fixtures.files import immutable
 
 APP = "shop/web"
 D = Digest.of(b"image")
 SURROGATE = "caf\udce9"  # `café` in Latin-1 on the command line, decoded by Python as UTF-8
 NUL = "a\x00b"
-
-
-@contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    """Make `path` unwritable, even for root (chattr +i); undone afterwards."""
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        try:
-            yield
-        finally:
-            path.chmod(0o644)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("making a file read-only for root needs chattr +i")
-    try:
-        yield
-    finally:
-        subprocess.run([chattr, "-i", str(path)], check=True)
 
 
 def test_a_read_only_sqlite_file_is_found_unwritable_before_any_write(tmp_path: Path) -> None:
