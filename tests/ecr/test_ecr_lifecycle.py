@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.cli import Run
+from fixtures.cli import CliProject
 from fixtures.config import DEV_STG_PRD, boda_toml
 from fixtures.moto import HOST, make_manifest, seed_image
 
@@ -38,19 +38,8 @@ def _commit(n: int) -> str:
 
 
 @dataclass
-class EcrProject:
-    root: Path
-    run: Any
+class EcrProject(CliProject):
     client: Any
-
-    def boda(self, *args: str) -> Run:
-        result: Run = self.run("--config", str(self.root / "boda.toml"), *args)
-        return result
-
-    def ok(self, *args: str) -> Any:
-        result = self.boda(*args, "--json")
-        assert result.code == 0, result.err
-        return result.json
 
     def tags(self) -> dict[str, str]:
         """tag -> digest in the app's repository, straight from ECR."""
