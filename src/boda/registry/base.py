@@ -180,6 +180,12 @@ class Registry(Protocol):
         ...
 
 
+def digest_named(registry: Registry, repo: str, ref: str) -> Digest | None:
+    """The digest `ref` (a tag or digest) names in `repo` now; None when absent."""
+    head = registry.manifest_head(repo, ref)
+    return head.digest if head is not None else None
+
+
 @runtime_checkable
 class ImageLister(Protocol):
     """A backend that enumerates the manifests of a repository."""

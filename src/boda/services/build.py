@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boda.errors import Conflict, DigestMismatch, NotFound, UsageError
+from boda.registry.base import digest_named
 from boda.registry.copy import copy_image
 from boda.services.context import Context, check_app, check_full_commit, identity
 from boda.types import Digest, Manifest, Reference, check_free_text, validate_tag
@@ -177,13 +178,13 @@ def _refuse_if_recorded_elsewhere(ctx: Context, app: str, commit: str, digest: D
 
 def _refuse_if_tag_moves(ctx: Context, repo: str, tag: str, digest: Digest) -> Digest | None:
     """The digest the commit tag already names (equal to `digest`), or None when it is absent."""
-    head = ctx.registry.manifest_head(repo, tag)
-    if head is not None and head.digest != digest:
+    named = digest_named(ctx.registry, repo, tag)
+    if named is not None and named != digest:
         raise Conflict(
-            f"commit tag {repo}:{tag} already names {head.digest}; refusing to move it to {digest}",
+            f"commit tag {repo}:{tag} already names {named}; refusing to move it to {digest}",
             hint="commit tags are immutable",
         )
-    return head.digest if head is not None else None
+    return named
 
 
 def _tag_for(
@@ -218,8 +219,7 @@ def _choose_tag(
             holders.setdefault(ctx.commit_tag(build), build)
     collisions: list[Collision] = []
     for tag in candidates:
-        head = ctx.registry.manifest_head(repo, tag)
-        found = head.digest if head is not None else None
+        found = digest_named(ctx.registry, repo, tag)
         holder = holders.get(tag)
         if holder is None and found is not None and found != digest:
             # A build whose tag this is, recorded while the template was another one.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from boda.config import Environment
 from boda.errors import BodaError, Conflict, NotFound
 from boda.ledger import NewPromotion
+from boda.registry.base import digest_named
 from boda.registry.copy import copy_image
 from boda.services.context import Context
 from boda.types import Digest, check_free_text
@@ -201,8 +202,7 @@ def _inspect(ctx: Context, move: Move) -> None:
             raise NotFound(
                 f"{move.build.digest} of {move.app} is no longer in {ctx.reference(move.repository)}"
             )
-        head = registry.manifest_head(move.repository, move.tag)
-        move.before = head.digest if head is not None else None
+        move.before = digest_named(registry, move.repository, move.tag)
         return
     if not any(registry.manifest_head(s, str(move.build.digest)) for s in sources(ctx, move.app, move.env)):
         raise NotFound(f"{move.build.digest} of {move.app} is in none of its repositories any more")
@@ -234,8 +234,7 @@ def _put_back(ctx: Context, moves: list[Move], actor: str) -> None:
                 _resolve(ctx, move, "undone" if move.report is not None else "abandoned", actor)
             continue
         try:
-            head = registry.manifest_head(move.repository, move.tag)
-            now = head.digest if head is not None else None
+            now = digest_named(registry, move.repository, move.tag)
             if now != move.build.digest or now == move.before:
                 _resolve(ctx, move, "abandoned", actor)
                 continue

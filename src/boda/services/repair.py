@@ -29,6 +29,7 @@ from typing import Any
 
 from boda.errors import NotFound
 from boda.ledger import Intent, NewPromotion
+from boda.registry.base import digest_named
 from boda.registry.copy import copy_image
 from boda.services.context import Context, identity
 from boda.services.placement import FORCE, PROMOTE, ROLLBACK, sources
@@ -345,7 +346,6 @@ class _Fixer:
 def _names(ctx: Context, repo: str, ref: str) -> Digest | None:
     """What `ref` (a tag or digest) names in `repo` now; None when absent."""
     try:
-        head = ctx.registry.manifest_head(repo, ref)
+        return digest_named(ctx.registry, repo, ref)
     except NotFound:
         return None
-    return head.digest if head is not None else None

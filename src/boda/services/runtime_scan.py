@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from boda.errors import ReferenceError_, UsageError
 from boda.locations import RuntimeLocation
+from boda.registry.base import digest_named
 from boda.runtime.base import Observation, Role, RunningImage
 from boda.runtime.observers import observe
 from boda.services.context import Context
@@ -296,8 +297,7 @@ class _Mapper:
     def _tag(self, repository: str, tag: str) -> Digest | None:
         key = (repository, tag)
         if key not in self._tags:
-            head = self.ctx.registry.manifest_head(repository, tag)
-            self._tags[key] = head.digest if head is not None else None
+            self._tags[key] = digest_named(self.ctx.registry, repository, tag)
         return self._tags[key]
 
     def _commits_of(self, app: str, digest: Digest) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from boda.config import Environment
 from boda.errors import NotFound, Unavailable, UsageError
+from boda.registry.base import digest_named
 from boda.services.context import Context, check_app, check_commit
 from boda.services.evidence import evidence_json, latest_per_kind
 from boda.services.expired import Expiries, expiries, holders
@@ -184,12 +185,10 @@ def _registry_view(ctx: Context, app: str, env: str, current: Promotion | None) 
     environment's repository still holds it."""
     config = ctx.config
     if config.strategy == "tags":
-        head = ctx.registry.manifest_head(config.repository_for(app, None), env)
-        return head.digest if head is not None else None
+        return digest_named(ctx.registry, config.repository_for(app, None), env)
     if current is None:
         return None
-    head = ctx.registry.manifest_head(config.repository_for(app, env), str(current.digest))
-    return head.digest if head is not None else None
+    return digest_named(ctx.registry, config.repository_for(app, env), str(current.digest))
 
 
 @dataclass(frozen=True)
